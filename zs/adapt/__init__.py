@@ -1,0 +1,1 @@
+"""Head refits: seen-only, projection, PADing classifier, V2C, CPA; calibration."""

@@ -1,0 +1,75 @@
+"""The ``zs`` command group.
+
+Thin by design: each stage keeps its click commands in ``zs/<stage>/cli.py``
+(parsing only, no torch at import); they call one function of their stage.
+Bad input raises :class:`zs.errors.ZsError`, shown here as one line.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from zs import __version__
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(__version__, prog_name="zs")
+def cli() -> None:
+    """zs: zero-shot segmentation research on a feature store.
+
+    Run the frozen segmenter once (`zs extract`), then fit generators
+    (`zs fit-generator`), refit heads (`zs adapt`), evaluate (`zs evaluate`)
+    and diagnose (`zs diagnose`) from the store in seconds. `zs demo` runs the
+    whole method on the built-in synthetic world.
+    """
+
+
+# Each module defines ``commands: list[click.Command]`` and imports no torch.
+_CLI_MODULES = (
+    "zs.store.cli",  # zs store info|verify
+    "zs.synth.cli",  # zs synth, zs train-segmenter, zs train-clip
+    "zs.extract.cli",  # zs extract, zs split, zs text-embed
+    "zs.extract.convert_cli",  # zs convert-checkpoint, zs segment
+    "zs.generate.cli",  # zs fit-generator, zs sample
+    "zs.adapt.cli",  # zs adapt
+    "zs.evaluate.cli",  # zs evaluate
+    "zs.evaluate.metrics_cli",  # zs metrics panoptic|semantic|instance, zs report
+    "zs.evaluate.diagnose_cli",  # zs diagnose
+    "zs.pipelines.cli",  # zs run, zs demo
+)
+
+
+def _register() -> None:
+    import importlib
+
+    for name in _CLI_MODULES:
+        for cmd in importlib.import_module(name).commands:
+            cli.add_command(cmd)
+
+
+_register()
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Console-script entry point: ZsError -> 'error: ...' and exit 2."""
+    from zs.errors import ZsError
+
+    try:
+        cli.main(args=argv, prog_name="zs", standalone_mode=False)
+    except ZsError as e:
+        click.echo(f"error: {e}", err=True)
+        sys.exit(2)
+    except click.exceptions.Abort:
+        click.echo("aborted", err=True)
+        sys.exit(130)
+    except click.ClickException as e:
+        e.show()
+        sys.exit(e.exit_code)
+    except click.exceptions.Exit as e:
+        sys.exit(e.exit_code)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""Inference from the cache, metrics, full-image evaluation, FAISS diagnostics, reports."""

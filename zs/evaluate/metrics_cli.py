@@ -1,0 +1,5 @@
+"""click commands (parsing only; the work is done by library functions)."""
+
+import click  # noqa: F401
+
+commands: list = []

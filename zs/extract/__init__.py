@@ -1,0 +1,1 @@
+"""Segmenter loading, datasets, matching, CLIP tokens and the extraction job."""

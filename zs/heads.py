@@ -1,0 +1,188 @@
+"""Classification heads over query embeddings, and their on-disk artifact.
+
+Two kinds, one interface — ``head(embed [N, D]) -> logits [N, K+1]`` (last
+column = no-object), with calibrated stacking (subtract ``gamma`` from the
+seen-class logits) applied inside ``forward``:
+
+* :class:`LinearHead` — Linear(D -> K+1), Mask2Former's own class head shape
+  (PADing's classifier refit starts from the checkpoint's weights).
+* :class:`ProjectorHead` — semantic-centric class projector: MLP D -> Dt,
+  cosine similarity with fixed unit-norm class embeddings [K, Dt] divided by
+  a temperature, plus a learned no-object logit Linear(D -> 1).
+
+Artifact (a directory)::
+
+    HEAD/config.json     kind, dims, tau, gamma, vocab/segmenter/store identity
+    HEAD/weights.pt      state_dict (torch.save)
+    HEAD/manifest.json   provenance (zs.manifest.make_manifest)
+
+Used by generate (PADing schedule writes a head), adapt, evaluate, diagnose.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from zs.errors import ProvenanceError, ZsError
+from zs.manifest import read_json, write_json_atomic
+
+HEAD_FORMAT = 1
+
+
+@dataclasses.dataclass
+class HeadConfig:
+    kind: str  # "linear" | "projector"
+    query_dim: int  # D
+    num_classes: int  # K (no-object excluded)
+    seen: list[bool]  # [K] seen flags (for calibrated stacking)
+    gamma: float = 0.0  # calibrated stacking: subtracted from seen-class logits
+    # projector only
+    text_dim: int = 0  # Dt
+    hidden_dim: int = 0  # projector MLP hidden size (0 = single Linear)
+    tau: float = 0.07  # cosine-logit temperature
+    # identity: what the head may be applied to
+    vocab_sha256: str = ""
+    segmenter_sha256: str = ""
+    store_sha256: str = ""
+    method: str = ""
+
+
+class _CalibratedHead(nn.Module):
+    """Shared: seen mask buffer, calibrated stacking, probabilities."""
+
+    def __init__(self, cfg: HeadConfig):
+        super().__init__()
+        self.cfg = cfg
+        if len(cfg.seen) != cfg.num_classes:
+            raise ZsError(f"head config: len(seen)={len(cfg.seen)} != num_classes={cfg.num_classes}")
+        self.register_buffer("seen_mask", torch.tensor(cfg.seen, dtype=torch.bool), persistent=False)
+
+    @property
+    def num_classes(self) -> int:
+        return self.cfg.num_classes
+
+    def raw_logits(self, embed: torch.Tensor) -> torch.Tensor:  # [N, D] -> [N, K+1]
+        raise NotImplementedError
+
+    def forward(self, embed: torch.Tensor) -> torch.Tensor:
+        logits = self.raw_logits(embed)  # [N, K+1]
+        if self.cfg.gamma:
+            shift = torch.zeros(logits.shape[-1], dtype=logits.dtype, device=logits.device)
+            shift[: self.cfg.num_classes][self.seen_mask] = self.cfg.gamma
+            logits = logits - shift
+        return logits
+
+    @torch.no_grad()
+    def class_probs(self, embed: torch.Tensor) -> torch.Tensor:
+        """Softmax over K+1 classes (calibration applied): [N, D] -> [N, K+1]."""
+        return self.forward(embed.float()).softmax(-1)
+
+
+class LinearHead(_CalibratedHead):
+    """Linear(D -> K+1): Mask2Former's class head."""
+
+    def __init__(self, cfg: HeadConfig):
+        super().__init__(cfg)
+        self.fc = nn.Linear(cfg.query_dim, cfg.num_classes + 1)
+
+    def raw_logits(self, embed: torch.Tensor) -> torch.Tensor:
+        return self.fc(embed)
+
+
+class ProjectorHead(_CalibratedHead):
+    """MLP D -> Dt; logits_k = cos(proj(e), A_k) / tau; no-object from Linear(D -> 1)."""
+
+    def __init__(self, cfg: HeadConfig, class_embed: torch.Tensor | None = None):
+        super().__init__(cfg)
+        if cfg.text_dim <= 0:
+            raise ZsError("projector head config needs text_dim > 0")
+        if cfg.hidden_dim > 0:
+            self.projector = nn.Sequential(
+                nn.Linear(cfg.query_dim, cfg.hidden_dim), nn.ReLU(), nn.Linear(cfg.hidden_dim, cfg.text_dim)
+            )
+        else:
+            self.projector = nn.Sequential(nn.Linear(cfg.query_dim, cfg.text_dim))
+        self.no_object = nn.Linear(cfg.query_dim, 1)
+        if class_embed is None:
+            class_embed = torch.zeros(cfg.num_classes, cfg.text_dim)
+        if tuple(class_embed.shape) != (cfg.num_classes, cfg.text_dim):
+            raise ZsError(
+                f"class embeddings {tuple(class_embed.shape)} do not fit head (K={cfg.num_classes}, Dt={cfg.text_dim})"
+            )
+        self.register_buffer("class_embed", F.normalize(class_embed.float(), dim=-1))  # [K, Dt]
+
+    def project(self, embed: torch.Tensor) -> torch.Tensor:
+        """[N, D] -> unit-norm [N, Dt]."""
+        return F.normalize(self.projector(embed), dim=-1)
+
+    def raw_logits(self, embed: torch.Tensor) -> torch.Tensor:
+        cls = self.project(embed) @ self.class_embed.t() / self.cfg.tau  # [N, K]
+        return torch.cat([cls, self.no_object(embed)], dim=-1)  # [N, K+1]
+
+
+def build_head(cfg: HeadConfig, class_embed: torch.Tensor | None = None) -> _CalibratedHead:
+    if cfg.kind == "linear":
+        return LinearHead(cfg)
+    if cfg.kind == "projector":
+        return ProjectorHead(cfg, class_embed)
+    raise ZsError(f"unknown head kind '{cfg.kind}' (expected 'linear' or 'projector')")
+
+
+def save_head(head: _CalibratedHead, out_dir: str | os.PathLike, manifest: dict) -> Path:
+    """Write config.json, weights.pt and manifest.json into ``out_dir``."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    tmp = out / ".weights.pt.tmp"
+    torch.save({k: v.detach().cpu() for k, v in head.state_dict().items()}, tmp)
+    os.replace(tmp, out / "weights.pt")
+    write_json_atomic(out / "config.json", {"format": HEAD_FORMAT, **dataclasses.asdict(head.cfg)})
+    write_json_atomic(out / "manifest.json", manifest)
+    return out
+
+
+def load_head(path: str | os.PathLike, map_location: str | torch.device = "cpu") -> _CalibratedHead:
+    """Load a head artifact directory; a clear ZsError if it is not one."""
+    p = Path(path)
+    if not (p / "config.json").is_file() or not (p / "weights.pt").is_file():
+        raise ZsError(f"{p}: not a zs head (expected config.json and weights.pt)")
+    raw = read_json(p / "config.json")
+    raw.pop("format", None)
+    known = {f.name for f in dataclasses.fields(HeadConfig)}
+    unknown = sorted(set(raw) - known)
+    if unknown:
+        raise ZsError(f"{p}/config.json: unknown keys {unknown}")
+    cfg = HeadConfig(**raw)
+    head = build_head(cfg)
+    state = torch.load(p / "weights.pt", map_location=map_location, weights_only=True)
+    try:
+        head.load_state_dict(state)
+    except RuntimeError as e:
+        raise ZsError(f"{p}/weights.pt does not fit its config.json: {e}") from None
+    head.eval()
+    return head
+
+
+def head_manifest(path: str | os.PathLike) -> dict:
+    return read_json(Path(path) / "manifest.json")
+
+
+def check_head_fits(head: _CalibratedHead, *, vocab_sha256: str, segmenter_sha256: str, query_dim: int,
+                    where: str = "store") -> None:
+    """Refuse a head made for another vocabulary / segmenter / query size."""
+    cfg = head.cfg
+    if cfg.query_dim != query_dim:
+        raise ProvenanceError(f"head expects query dim {cfg.query_dim}, {where} has {query_dim}")
+    if cfg.vocab_sha256 and vocab_sha256 and cfg.vocab_sha256 != vocab_sha256:
+        raise ProvenanceError(
+            f"head vocabulary {cfg.vocab_sha256[:12]} differs from the {where}'s {vocab_sha256[:12]}"
+        )
+    if cfg.segmenter_sha256 and segmenter_sha256 and cfg.segmenter_sha256 != segmenter_sha256:
+        raise ProvenanceError(
+            f"head was fitted on segmenter {cfg.segmenter_sha256[:12]}, {where} comes from {segmenter_sha256[:12]}"
+        )

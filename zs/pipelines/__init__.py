@@ -1,0 +1,1 @@
+"""Pipeline specs, stage caching, ablation grids, the built-in demo."""

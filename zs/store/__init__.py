@@ -1,0 +1,1 @@
+"""The feature store: layout, manifest, resumable writer, readers, verify/info."""
