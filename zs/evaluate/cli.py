@@ -1,5 +1,74 @@
-"""click commands of zs.evaluate (parsing only; the work is done by zs.evaluate functions)."""
+"""click commands of zs.evaluate (parsing only; the work is done by zs.evaluate.run.evaluate)."""
 
-import click  # noqa: F401
+import click
 
-commands: list = []
+
+@click.command("evaluate")
+@click.option("--store", "store", default=None, help="Feature store (cached evaluation on its val queries+masks).")
+@click.option("--head", "head", required=True, type=click.Path(exists=True, file_okay=False),
+              help="Head artifact directory (zs.heads).")
+@click.option("--out", "out", required=True, type=click.Path(file_okay=False), help="Run directory to write.")
+@click.option("--tasks", default="panoptic,semantic,instance", show_default=True,
+              help="Comma-separated subset of panoptic, semantic, instance.")
+@click.option("--limit", type=int, default=None, help="Evaluate only the first N validation images.")
+@click.option("--split", default="val", show_default=True, help="Store split to evaluate (cached mode).")
+@click.option("--full-image", is_flag=True, help="Run the segmenter end to end with the head swapped in.")
+@click.option("--segmenter", type=click.Path(exists=True, file_okay=False), default=None,
+              help="Segmenter directory (--full-image).")
+@click.option("--data", type=click.Path(exists=True, file_okay=False), default=None,
+              help="Dataset directory with COCO panoptic validation data (--full-image).")
+@click.option("--images", type=click.Path(exists=True, file_okay=False), default=None, help="Image folder.")
+@click.option("--json", "json_path", type=click.Path(exists=True, dir_okay=False), default=None,
+              help="COCO panoptic JSON.")
+@click.option("--png", type=click.Path(exists=True, file_okay=False), default=None, help="Panoptic PNG folder.")
+@click.option("--vocab", type=click.Path(exists=True, dir_okay=False), default=None,
+              help="Vocabulary file (--full-image; default DATA/vocab.json or the --store's).")
+@click.option("--gt-json", type=click.Path(exists=True, dir_okay=False), default=None,
+              help="Override the store manifest's ground-truth JSON (cached).")
+@click.option("--gt-png", type=click.Path(exists=True, file_okay=False), default=None,
+              help="Override the store manifest's ground-truth PNG folder (cached).")
+@click.option("--save-predictions", is_flag=True,
+              help="Write RUN_DIR/predictions: COCO panoptic PNG+JSON, semantic PNGs, COCO results JSON.")
+@click.option("--no-report", is_flag=True, help="Do not write report.md/report.html.")
+@click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed (recorded in the provenance).")
+@click.option("--progress/--no-progress", default=True, show_default=True, help="Show a progress bar.")
+def evaluate_cmd(store, head, out, tasks, limit, split, full_image, segmenter, data, images, json_path, png, vocab,
+                 gt_json, gt_png, save_predictions, no_report, device, seed, progress):
+    """Panoptic / semantic / instance metrics of a head.
+
+    Cached (default): `zs evaluate --store S --head H --out RUN_DIR` reads the
+    store's validation query embeddings and masks. Full image:
+    `zs evaluate --full-image --segmenter M --head H --data DIR --out RUN_DIR`
+    runs the segmenter on the images. Both write RUN_DIR/metrics.json.
+    """
+    from zs.evaluate.run import EvaluateConfig, evaluate
+
+    cfg = EvaluateConfig(head=head, out=out, store=store, split=split, tasks=tasks, limit=limit,
+                         full_image=full_image, segmenter=segmenter, data=data, images=images, json=json_path,
+                         png=png, vocab=vocab, gt_json=gt_json, gt_png=gt_png, device=device, seed=seed,
+                         save_predictions=save_predictions, report=not no_report, progress=progress)
+    result = evaluate(cfg)
+    click.echo(_summary(result.metrics))
+    click.echo(f"wrote {result.run_dir / 'metrics.json'}")
+
+
+def _summary(metrics: dict) -> str:
+    """One line per task: all / seen / unseen / hm of its headline metric."""
+    lines = []
+    for task, key in (("panoptic", "pq"), ("semantic", "miou"), ("instance", "ap50")):
+        block = metrics.get(task)
+        if not block:
+            continue
+        parts = []
+        for group in ("all", "seen", "unseen", "hm"):
+            value = (block.get(group) or {}).get(key)
+            if value is not None:
+                parts.append(f"{group} {100 * value:.2f}")
+        lines.append(f"{task} {key.upper()}: " + ", ".join(parts))
+    p = metrics["provenance"]
+    lines.append(f"{p['num_images']} images, {p['mode']}, {p['timing']['seconds']:.1f} s")
+    return "\n".join(lines)
+
+
+commands: list = [evaluate_cmd]

@@ -1,5 +1,139 @@
 """click commands of zs.extract (parsing only; the work is done by zs.extract functions)."""
 
-import click  # noqa: F401
+from __future__ import annotations
 
-commands: list = []
+import sys
+from pathlib import Path
+
+import click
+
+from zs.errors import ZsError
+
+
+def _dataset_paths(data, split, images, json_path, png):
+    """--data DIR --split S -> DIR/S/{images,panoptic,panoptic.json}, else the explicit paths."""
+    if data:
+        root = Path(data) / split
+        images, json_path, png = (images or root / "images", json_path or root / "panoptic.json",
+                                  png or root / "panoptic")
+    if not (images and json_path and png):
+        raise ZsError("give --data DIR (with DIR/<split>/{images,panoptic,panoptic.json}) or --images, --json, --png")
+    return str(images), str(json_path), str(png)
+
+
+@click.command("extract")
+@click.option("--data", type=click.Path(), help="Dataset root: DIR/<split>/{images,panoptic/,panoptic.json}, DIR/vocab.json.")
+@click.option("--images", type=click.Path(), help="Image folder (instead of --data).")
+@click.option("--json", "json_path", type=click.Path(), help="COCO panoptic JSON (instead of --data).")
+@click.option("--png", type=click.Path(), help="Panoptic PNG folder (instead of --data).")
+@click.option("--split", required=True, help="Split name in the store, e.g. train or val.")
+@click.option("--segmenter", required=True, type=click.Path(), help="Segmenter directory (transformers Mask2Former).")
+@click.option("--store", required=True, help="Store path/URL; created on first extract.")
+@click.option("--vocab", type=click.Path(), help="vocab.json (default: DIR/vocab.json with --data, else from the JSON).")
+@click.option("--unseen", type=click.Path(), help="Unseen class list (ids or names); default PADing's 14.")
+@click.option("--clip-model", help="open_clip name (ViT-B-16) or model-config JSON.")
+@click.option("--clip-weights", type=click.Path(), help="Local CLIP weights file.")
+@click.option("--no-clip", is_flag=True, help="Skip CLIP tokens.")
+@click.option("--masks/--no-masks", default=None, help="Store per-query masks (default: on for val only).")
+@click.option("--views", default=1, show_default=True, help="Views per image (1 = test-time view only).")
+@click.option("--batch-size", default=4, show_default=True)
+@click.option("--workers", default=4, show_default=True, help="Image-decoding threads.")
+@click.option("--device", default="auto", show_default=True)
+@click.option("--seed", default=0, show_default=True, help="Seeds views and matching points.")
+@click.option("--limit", type=int, help="Only the first N images.")
+@click.option("--num-points", default=12544, show_default=True, help="Matching points per image (PADing: 12544).")
+@click.option("--chunk-images", type=int, help="Images per store chunk (default: store's choice).")
+@click.option("--dask-workers", default=0, show_default=True, help="Run on a local dask cluster of N workers.")
+@click.option("--dask-scheduler", help="Address of a running dask scheduler.")
+@click.option("--progress/--no-progress", default=True, show_default=True)
+def extract_cmd(data, images, json_path, png, split, segmenter, store, vocab, unseen, clip_model, clip_weights,
+                no_clip, masks, views, batch_size, workers, device, seed, limit, num_points, chunk_images,
+                dask_workers, dask_scheduler, progress):
+    """Run the frozen segmenter once over a split and write its features into the store."""
+    from zs.extract.job import ExtractConfig
+    from zs.extract.run import run
+
+    images, json_path, png = _dataset_paths(data, split, images, json_path, png)
+    if vocab is None and data and (Path(data) / "vocab.json").is_file():
+        vocab = str(Path(data) / "vocab.json")
+    if no_clip:
+        clip_model = clip_weights = None
+    elif not (clip_model and clip_weights):
+        raise ZsError("give --clip-model and --clip-weights, or --no-clip")
+    cfg = ExtractConfig(split=split, store=store, segmenter=segmenter, images=images, json=json_path, png=png,
+                        vocab=vocab, unseen=unseen, clip_model=clip_model, clip_weights=clip_weights, masks=masks,
+                        views=views, batch_size=batch_size, workers=workers, device=device, seed=seed, limit=limit,
+                        num_points=num_points, chunk_images=chunk_images, dask_workers=dask_workers,
+                        dask_scheduler=dask_scheduler, progress=progress)
+    res = run(cfg)
+    click.echo(f"{res.store} [{res.split}]: {res.written}/{res.num_rows} rows done "
+               f"in {res.seconds:.1f}s ({res.images_per_second:.2f} img/s)")
+    if res.failures:
+        click.echo(f"{len(res.failures)} image(s) failed (rerun the same command to retry them):", err=True)
+        for f in res.failures[:10]:
+            click.echo(f"  row {f['row']} {f['file_name']}: {f['error']}", err=True)
+        sys.exit(1)
+
+
+@click.group("split")
+def split_group():
+    """Zero-shot dataset splits."""
+
+
+@split_group.command("coco-panoptic")
+@click.argument("json_in", type=click.Path())
+@click.argument("json_out", type=click.Path())
+@click.option("--unseen", type=click.Path(), help="Unseen class list (ids or names); default PADing's 14.")
+def split_coco_panoptic(json_in, json_out, unseen):
+    """Write the seen-only training JSON: drop images with any unseen segment (crowd included)."""
+    from zs.extract.text import zero_shot_train_split
+    from zs.manifest import read_json, write_json_atomic
+    from zs.vocab import PADING_UNSEEN_IDS, read_class_list
+
+    data = read_json(json_in)
+    if "categories" not in data or "annotations" not in data:
+        raise ZsError(f"{json_in}: not a COCO panoptic JSON (needs categories, annotations)")
+    if unseen:
+        by_name = {c["name"]: int(c["id"]) for c in data["categories"]}
+        ids = set()
+        for u in read_class_list(unseen):
+            if u.isdigit():
+                ids.add(int(u))
+            elif u in by_name:
+                ids.add(by_name[u])
+            else:
+                raise ZsError(f"{unseen}: class '{u}' is not in {json_in}'s categories")
+    else:
+        ids = set(PADING_UNSEEN_IDS)
+    out, counts = zero_shot_train_split(data, ids)
+    write_json_atomic(json_out, out)
+    click.echo(f"images kept {counts['images_kept']}, dropped {counts['images_dropped']}; segments kept "
+               f"{counts['segments_kept']} (seen), unseen segments dropped {counts['unseen_segments_dropped']} "
+               f"({counts['unseen_classes']} unseen classes)")
+
+
+@click.command("text-embed")
+@click.option("--store", required=True, help="Store whose vocabulary to embed.")
+@click.option("--clip-model", help="open_clip name (ViT-B-16) or model-config JSON.")
+@click.option("--clip-weights", type=click.Path(), help="Local CLIP weights file.")
+@click.option("--semantic", type=click.Path(), help="Import a fixed [K, Dt] .npy instead (e.g. semantic.npy).")
+@click.option("--name", default="default", show_default=True, help="Name of the embedding set in the store.")
+@click.option("--device", default="auto", show_default=True)
+def text_embed_cmd(store, clip_model, clip_weights, semantic, name, device):
+    """Text embeddings of the store's vocabulary (PADing's 8 templates) into STORE/text/."""
+    from zs.extract.text import embed_vocabulary
+    from zs.store import open_store
+
+    st = open_store(store, mode="a")
+    clip = None
+    if semantic is None:
+        if not (clip_model and clip_weights):
+            raise ZsError("give --clip-model and --clip-weights, or --semantic FILE.npy")
+        from zs.extract.clip import load_clip
+
+        clip = load_clip(clip_model, clip_weights, device)
+    emb, _ = embed_vocabulary(st, name=name, clip=clip, semantic=semantic)
+    click.echo(f"{st.url}/text/{name}: {emb.shape[0]} classes x {emb.shape[1]} dims")
+
+
+commands: list = [extract_cmd, split_group, text_embed_cmd]

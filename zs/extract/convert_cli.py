@@ -1,5 +1,75 @@
-"""click commands (parsing only; the work is done by library functions)."""
+"""click commands: ``zs convert-checkpoint`` and ``zs segment`` (parsing only; no torch at import)."""
 
-import click  # noqa: F401
+from __future__ import annotations
 
-commands: list = []
+import click
+
+
+@click.command("convert-checkpoint")
+@click.option("--from", "source", type=click.Choice(["detectron2"]), default="detectron2", show_default=True,
+              help="Checkpoint framework.")
+@click.option("--config", "config_path", required=True, type=click.Path(dir_okay=False),
+              help="detectron2/Mask2Former config YAML (its _BASE_ files are read too).")
+@click.option("--vocab", "vocab_path", type=click.Path(dir_okay=False), default=None,
+              help="zs vocab.json naming the checkpoint's classes (default: COCO panoptic for 133-class "
+                   "COCO panoptic configs, else unnamed).")
+@click.option("--allow-unknown-keys", is_flag=True, help="Warn about config keys detectron2 does not define "
+                                                         "instead of refusing the config.")
+@click.option("--overwrite", is_flag=True, help="Replace OUT_DIR if it exists.")
+@click.option("--seed", type=int, default=0, show_default=True,
+              help="Seed for the (overwritten) random init; the output does not depend on it.")
+@click.argument("checkpoint", type=click.Path(dir_okay=False))
+@click.argument("out_dir", type=click.Path(file_okay=False))
+def convert_checkpoint_cmd(source, config_path, vocab_path, allow_unknown_keys, overwrite, seed, checkpoint, out_dir):
+    """Convert a detectron2 Mask2Former/PADing CHECKPOINT (.pth or .pkl) into a zs segmenter OUT_DIR.
+
+    OUT_DIR gets a transformers Mask2Former (config.json + model.safetensors),
+    preprocessor_config.json (pixel mean/std, test sizes, size divisor),
+    zs_segmenter.json (input format, labels) and, for PADing checkpoints,
+    pading_head/ (its new_fc classifier as a zs head). Nothing is written if
+    the checkpoint and config do not fit.
+    """
+    from zs.extract.d2.export import convert_checkpoint
+    from zs.runtime import seed_everything
+
+    seed_everything(seed)
+    res = convert_checkpoint(config_path, checkpoint, out_dir, vocab_path=vocab_path,
+                             allow_unknown_keys=allow_unknown_keys, overwrite=overwrite)
+    s = res.spec
+    click.echo(f"wrote {res.out_dir}: Mask2Former R{s.resnet_depth}, {s.num_queries} queries, D={s.hidden_dim}, "
+               f"K={s.num_classes}, input {s.input_format}")
+    if res.head_dir is not None:
+        click.echo(f"wrote PADing head {res.head_dir}")
+    if res.ignored_keys:
+        click.echo(f"ignored (not weights): {', '.join(res.ignored_keys)}")
+
+
+@click.command("segment")
+@click.option("--segmenter", "segmenter_dir", required=True, type=click.Path(file_okay=False),
+              help="Segmenter directory (zs convert-checkpoint / zs train-segmenter output).")
+@click.option("--image", "image_path", required=True, type=click.Path(dir_okay=False), help="Input image.")
+@click.option("--no-resize", is_flag=True, help="Feed the image at native size (padded to the size divisor), "
+                                                "as the detectron2 reference fixtures were made.")
+@click.option("--vocab", "vocab_path", type=click.Path(dir_okay=False), default=None,
+              help="zs vocab.json for thing/stuff flags (default: zs_segmenter.json, or COCO panoptic).")
+@click.option("--out", "out_path", required=True, type=click.Path(dir_okay=False), help="Output .npz file.")
+@click.option("--device", default="cpu", show_default=True, help="cpu | cuda | auto.")
+def segment_cmd(segmenter_dir, image_path, no_resize, vocab_path, out_path, device):
+    """Run one image through a segmenter; write raw outputs and the panoptic result to an .npz.
+
+    Arrays: class_logits [Q,K+1], mask_logits [Q,h,w] (decoder resolution),
+    query_embed [Q,D] (float32); panoptic_seg [H,W] int32 (0 = void),
+    segment_ids, segment_classes (contiguous label), segment_isthing,
+    segment_scores; pixel_values [3,h,w] (the normalised input, unpadded).
+    """
+    import numpy as np
+
+    from zs.extract.d2.segment import segment_image
+
+    arrays = segment_image(segmenter_dir, image_path, resize=not no_resize, device=device, vocab_path=vocab_path)
+    np.savez(out_path, **arrays)
+    click.echo(f"wrote {out_path}: {len(arrays['segment_ids'])} segments, "
+               f"{arrays['class_logits'].shape[0]} queries")
+
+
+commands: list = [convert_checkpoint_cmd, segment_cmd]

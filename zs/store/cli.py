@@ -1,5 +1,63 @@
 """click commands of zs.store (parsing only; the work is done by zs.store functions)."""
 
-import click  # noqa: F401
+import json
+import sys
 
-commands: list = []
+import click
+
+
+@click.group("store")
+def store_group() -> None:
+    """Inspect, check and repair feature stores."""
+
+
+@store_group.command("info")
+@click.argument("store")
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
+def info_cmd(store: str, as_json: bool) -> None:
+    """Summary of STORE: manifest, splits, counts (matched queries per class), bytes per array."""
+    from zs.store.info import format_info, store_info
+
+    info = store_info(store)
+    click.echo(json.dumps(info, indent=2) if as_json else format_info(info))
+
+
+@store_group.command("verify")
+@click.argument("store")
+@click.option("--json", "as_json", is_flag=True, help="Print {ok, problems} as JSON.")
+@click.option("--progress/--no-progress", default=False, help="Show a progress bar while scanning arrays.")
+def verify_cmd(store: str, as_json: bool, progress: bool) -> None:
+    """Check STORE; exit 0 when sound, 1 with a list of problems otherwise.
+
+    Checks done flags vs tables, array shapes vs split.json/manifest, NaN/Inf in
+    embeddings, unreadable or truncated parquet, missing or corrupt chunks,
+    manifest mismatches (vocabulary hash, text embeddings).
+    """
+    from zs.store.verify import problems_as_json, verify_store
+
+    problems = verify_store(store, progress=progress)
+    if as_json:
+        click.echo(problems_as_json(problems))
+    elif problems:
+        click.echo(f"{store}: {len(problems)} problem(s)")
+        for p in problems:
+            click.echo(f"  - {p}")
+    else:
+        click.echo(f"{store}: ok")
+    sys.exit(1 if problems else 0)
+
+
+@store_group.command("unlock")
+@click.argument("store")
+@click.argument("split")
+def unlock_cmd(store: str, split: str) -> None:
+    """Remove the writer locks of SPLIT (only when you know the writers are gone)."""
+    from zs.store.lock import break_locks
+    from zs.store.store import open_store
+
+    s = open_store(store, mode="a")
+    names = break_locks(s._loc, split)
+    click.echo(f"removed {len(names)} lock(s): {', '.join(names) or '-'}")
+
+
+commands: list = [store_group]

@@ -1,5 +1,101 @@
-"""click commands (parsing only; the work is done by library functions)."""
+"""click commands of zs.synth (parsing only; the work is done by zs.synth functions)."""
 
-import click  # noqa: F401
+import click
 
-commands: list = []
+from zs.synth.dataset import SynthConfig
+
+_D = SynthConfig()
+
+
+@click.command("synth")
+@click.option("--out", required=True, type=click.Path(file_okay=False), help="Output folder (new, or a previous synth output).")
+@click.option("--seed", default=_D.seed, show_default=True, type=int, help="World seed (images, split draws, semantic codes).")
+@click.option("--train", "n_train", default=_D.train, show_default=True, type=int, help="Number of training images (seen classes only).")
+@click.option("--val", "n_val", default=_D.val, show_default=True, type=int, help="Number of validation images (all classes).")
+@click.option("--size", default=_D.size, show_default=True, type=int, help="Image side in pixels.")
+@click.option("--progress/--no-progress", default=True, show_default=True)
+def synth_cmd(out, seed, n_train, n_val, size, progress):
+    """Write the synthetic world as a COCO panoptic dataset (+ vocab.json, semantic.npy, world.json)."""
+    from zs.synth.dataset import write_synth
+
+    path = write_synth(out, SynthConfig(seed=seed, train=n_train, val=n_val, size=size), progress=progress)
+    click.echo(f"wrote {path}")
+
+
+@click.command("train-segmenter")
+@click.option("--data", required=True, type=click.Path(exists=True, file_okay=False), help="COCO panoptic dataset folder (SPLIT/images, SPLIT/panoptic, SPLIT/panoptic.json, vocab.json).")
+@click.option("--config", "config", default="tiny", show_default=True, help="tiny | r50 | a JSON/YAML file of overrides.")
+@click.option("--out", required=True, type=click.Path(file_okay=False), help="Segmenter directory to write (resumes from its checkpoint).")
+@click.option("--split", default="train", show_default=True, help="Split folder to train on.")
+@click.option("--vocab", "vocab_path", default=None, type=click.Path(dir_okay=False), help="Vocabulary file with seen flags (default DATA/vocab.json).")
+@click.option("--steps", default=None, type=int, help="Override the config's number of steps.")
+@click.option("--batch-size", default=None, type=int, help="Override the config's batch size.")
+@click.option("--seed", default=0, show_default=True, type=int)
+@click.option("--device", default="auto", show_default=True, help="auto | cpu | cuda[:N]")
+@click.option("--progress/--no-progress", default=True, show_default=True)
+def train_segmenter_cmd(data, config, out, split, vocab_path, steps, batch_size, seed, device, progress):
+    """Train Mask2Former on the seen classes of a panoptic dataset (label space = full vocabulary)."""
+    import dataclasses
+
+    from zs.synth.segmenter_config import load_segmenter_config
+    from zs.synth.train import train_segmenter
+
+    cfg = load_segmenter_config(config)
+    overrides = {k: v for k, v in (("steps", steps), ("batch_size", batch_size)) if v is not None}
+    if any(v < 1 for v in overrides.values()):
+        raise click.BadParameter(f"must be >= 1, got {overrides}")
+    cfg = dataclasses.replace(cfg, **overrides)
+    r = train_segmenter(data, out, cfg, seed=seed, device=device, split=split, vocab_path=vocab_path, progress=progress)
+    click.echo(f"trained {r.steps} steps -> {r.out}")
+
+
+@click.command("train-clip")
+@click.option("--data", required=True, type=click.Path(exists=True, file_okay=False), help="A `zs synth` output folder.")
+@click.option("--out", required=True, type=click.Path(file_okay=False), help="Folder for open_clip_config.json + weights.pt.")
+@click.option("--steps", default=None, type=int, help="Training steps (default: ClipTrainConfig.steps).")
+@click.option("--seed", default=0, show_default=True, type=int)
+@click.option("--device", default="auto", show_default=True, help="auto | cpu | cuda[:N]")
+@click.option("--progress/--no-progress", default=True, show_default=True)
+def train_clip_cmd(data, out, steps, seed, device, progress):
+    """Train the tiny open_clip model on seen-class segment crops vs attribute captions."""
+    import dataclasses
+
+    from zs.synth.clip_train import ClipTrainConfig, train_clip
+
+    cfg = ClipTrainConfig() if steps is None else dataclasses.replace(ClipTrainConfig(), steps=steps)
+    config, weights = train_clip(data, out, cfg, seed=seed, device=device, progress=progress)
+    click.echo(f"wrote {config} and {weights}")
+
+
+@click.command("synth-quality")
+@click.option("--data", required=True, type=click.Path(exists=True, file_okay=False), help="A `zs synth` output folder.")
+@click.option("--segmenter", default=None, type=click.Path(exists=True, file_okay=False), help="Segmenter directory (default: the shipped one).")
+@click.option("--clip", "clip_dir", default=None, type=click.Path(exists=True, file_okay=False), help="Also check a tiny CLIP folder (open_clip_config.json + weights.pt).")
+@click.option("--split", default="val", show_default=True)
+@click.option("--limit", default=None, type=int, help="Only the first N images.")
+@click.option("--out", default=None, type=click.Path(dir_okay=False), help="Write the figures as JSON here.")
+@click.option("--device", default="cpu", show_default=True)
+@click.option("--progress/--no-progress", default=True, show_default=True)
+def synth_quality_cmd(data, segmenter, clip_dir, split, limit, out, device, progress):
+    """Seen PQ, seen accuracy by attribute and unseen mask recall of a segmenter (+ CLIP retrieval)."""
+    import json
+    from pathlib import Path
+
+    from zs.manifest import write_json_atomic
+    from zs.synth.assets import default_segmenter_path
+    from zs.synth.quality import segmenter_quality
+
+    res = segmenter_quality(segmenter or default_segmenter_path(), data, split=split, device=device,
+                            limit=limit, progress=progress)
+    if clip_dir:
+        from zs.synth.clip_eval import clip_retrieval
+
+        root = Path(clip_dir)
+        res["clip_retrieval"] = clip_retrieval(root / "open_clip_config.json", root / "weights.pt", data,
+                                               split=split, limit=None if limit is None else limit * 8)
+    if out:
+        write_json_atomic(out, res)
+    click.echo(json.dumps(res, indent=1))
+
+
+commands: list = [synth_cmd, train_segmenter_cmd, train_clip_cmd, synth_quality_cmd]

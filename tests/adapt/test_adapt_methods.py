@@ -1,0 +1,145 @@
+"""zs adapt methods on a tiny in-memory store: objectives go down, heads round-trip, unseen improves."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from adapt_fakes import K, make_fake_store, matched_accuracy
+from zs.adapt import AdaptConfig, adapt
+from zs.heads import load_head
+
+torch.set_num_threads(1)
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory):
+    root = tmp_path_factory.mktemp("adapt")
+    store, gen = make_fake_store(root / "store")
+    return root, store, gen
+
+
+def _run(world, method, name=None, **kw):
+    root, store, gen = world
+    kw.setdefault("device", "cpu")
+    if method in ("classifier", "cpa"):
+        kw.setdefault("generator", gen)
+    out = adapt(AdaptConfig(store=store, method=method, out=root / (name or method), **kw))
+    return load_head(out), json.loads((out / "manifest.json").read_text())
+
+
+def _acc(world, head):
+    store = world[1]
+    val = store.split("val")
+    return matched_accuracy(head, val, store.vocab.seen_indices), matched_accuracy(head, val, store.vocab.unseen_indices)
+
+
+def test_seen_only_copies_the_seen_head_and_stamps_identity(world):
+    root, store, _ = world
+    head, man = _run(world, "seen-only")
+    seen = load_head(store.seen_head_path)
+    for k, v in seen.state_dict().items():
+        assert torch.equal(v, head.state_dict()[k])
+    assert head.cfg.method == "seen-only"
+    assert head.cfg.store_sha256 == store.sha256
+    assert head.cfg.vocab_sha256 == store.vocab.sha256
+    assert head.cfg.segmenter_sha256 == store.manifest["segmenter"]["sha256"]
+    assert man["inputs"]["store"]["sha256"] == store.sha256 and man["method"] == "seen-only"
+    seen_acc, unseen_acc = _acc(world, head)
+    assert seen_acc > 0.95 and unseen_acc == 0.0
+
+
+def test_classifier_beats_seen_only_on_unseen(world):
+    base, _ = _run(world, "seen-only", name="base")
+    head, man = _run(world, "classifier", steps=1500, seed=1)
+    seen_b, unseen_b = _acc(world, base)
+    seen_c, unseen_c = _acc(world, head)
+    assert unseen_c > unseen_b + 0.5, (unseen_b, unseen_c)
+    assert seen_c > 0.8
+    loss = man["training"]["loss"]
+    assert loss["last"] < 0.5 * loss["first"]
+    assert man["config"]["classifier"]["unseen_weight"] == 5.0 and man["seed"] == 1
+    assert head.cfg.kind == "linear" and head.cfg.method == "classifier"
+
+
+def test_projection_is_inductive_and_fits_no_object(world):
+    head, man = _run(world, "projection", steps=200)
+    assert head.cfg.kind == "projector" and head.cfg.hidden_dim == 0
+    tr = man["training"]
+    assert tr["no_object"]["last"] < tr["no_object"]["first"]
+    assert tr["ridge_residual"] < 0.5
+    seen_acc, _ = _acc(world, head)
+    assert seen_acc > 0.8
+    assert "generator" not in man["inputs"]
+
+
+def test_v2c_reduces_every_term(world):
+    head, man = _run(world, "v2c", steps=150)
+    tr = man["training"]
+    for term in ("v2s", "global", "instance", "no_object", "loss"):
+        assert tr[term]["last"] < tr[term]["first"], term
+    assert _acc(world, head)[0] > 0.8
+
+
+def test_v2c_switches(world):
+    _, man = _run(world, "v2c", name="v2s_only", steps=20, projector=_params(v2t=False, instance=False))
+    assert set(man["training"]) >= {"v2s", "no_object"}
+    assert "global" not in man["training"] and "instance" not in man["training"]
+    _, man = _run(world, "v2c", name="v2t_only", steps=20, projector=_params(v2s=False))
+    assert "v2s" not in man["training"] and "global" in man["training"]
+
+
+def _params(**kw):
+    from zs.adapt import ProjectorParams
+
+    return ProjectorParams(**kw)
+
+
+def test_cpa_reduces_objective_and_learns_unseen(world):
+    v2c_dir = world[0] / "v2c_init"
+    adapt(AdaptConfig(store=world[1], method="v2c", out=v2c_dir, steps=60, device="cpu"))
+    head, man = _run(world, "cpa", steps=200, init_head=v2c_dir)
+    tr = man["training"]
+    assert tr["synth_unseen"]["last"] < tr["synth_unseen"]["first"]
+    assert tr["real_seen"]["last"] < tr["real_seen"]["first"]
+    assert man["inputs"]["init_head"]["path"] == str(v2c_dir)
+    _, unseen_acc = _acc(world, head)
+    assert unseen_acc > 0.5
+
+
+def test_head_round_trip_gives_identical_logits(world):
+    head, _ = _run(world, "v2c", name="rt", steps=5, gamma=0.5)
+    again = load_head(world[0] / "rt")
+    x = torch.from_numpy(world[1].split("val").embed[:3].reshape(-1, 24))
+    assert torch.equal(head(x), again(x))
+    assert again.cfg.gamma == 0.5
+    raw = again.raw_logits(x)
+    seen = torch.tensor(world[1].vocab.seen_mask())
+    assert torch.allclose(again(x)[:, :K][:, seen], raw[:, :K][:, seen] - 0.5)
+    assert torch.equal(again(x)[:, :K][:, ~seen], raw[:, :K][:, ~seen])
+
+
+def test_auto_gamma_uses_only_seen_labels(world):
+    root, store, gen = world
+    reader = store.split("train")
+    asked = []
+    orig = reader.matched_batches
+
+    def spy(batch_size, *, seed, labels=None, device="cpu", epochs=None):
+        asked.append(labels)
+        return orig(batch_size, seed=seed, labels=labels, device=device, epochs=epochs)
+
+    reader.matched_batches = spy
+    try:
+        head, man = _run(world, "classifier", name="cal", steps=300, gamma="auto", gamma_seen_fraction=0.8)
+    finally:
+        reader.matched_batches = orig
+    assert asked and all(sorted(a) == store.vocab.seen_indices for a in asked)
+    cal = man["calibration"]
+    assert cal["gamma"] == head.cfg.gamma and cal["num_queries"] > 0
+    r, q = np.nonzero(reader.label < K)
+    pred = head(torch.from_numpy(reader.embed[r, q])).argmax(-1)  # over K+1
+    seen_or_not = torch.cat([torch.tensor(store.vocab.seen_mask()), torch.tensor([False])])
+    kept_seen = seen_or_not[pred].float().mean().item()
+    assert abs(kept_seen - 0.8) < 0.05

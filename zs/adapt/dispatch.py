@@ -1,0 +1,46 @@
+"""``adapt(cfg) -> Path``: open the inputs, dispatch to one function per method."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from zs.adapt.config import AdaptConfig
+from zs.adapt.loop import TrainingStopped
+
+log = logging.getLogger(__name__)
+
+
+def _method_function(method: str):
+    from zs.adapt.baselines import fit_projection, fit_seen_only
+    from zs.adapt.classifier import fit_classifier
+    from zs.adapt.cpa import fit_cpa
+    from zs.adapt.v2c import fit_v2c
+
+    return {"seen-only": fit_seen_only, "projection": fit_projection, "classifier": fit_classifier,
+            "v2c": fit_v2c, "cpa": fit_cpa}[method]
+
+
+def adapt(cfg: AdaptConfig) -> Path:
+    """Fit the head of ``cfg.method`` on ``cfg.store``; write it to ``cfg.out``; return that directory.
+
+    With ``cfg.stop_after`` the run stops after that many steps (checkpoint in
+    ``cfg.out``, no head written) and a later run with ``resume`` continues it.
+    """
+    from zs.adapt.common import open_input_store
+    from zs.runtime import resolve_device, seed_everything
+
+    device = resolve_device(cfg.device)
+    seed_everything(cfg.seed)
+    store = open_input_store(cfg.store)
+    Path(cfg.out).mkdir(parents=True, exist_ok=True)
+    try:
+        out = _method_function(cfg.method)(cfg, store, device)
+    except TrainingStopped as e:
+        log.info("%s", e)
+        return Path(cfg.out)
+    log.info("wrote %s head to %s", cfg.method, out)
+    return Path(out)
+
+
+run = adapt

@@ -1,0 +1,122 @@
+"""Cached evaluation: panoptic/semantic/instance metrics from the store's validation queries and masks.
+
+No backbone, no pixel decoder: per image, the head turns the stored query
+embeddings into class probabilities, the stored (quantised) mask
+probabilities are brought to the image size as Mask2Former does
+(:func:`zs.evaluate.inference.masks_to_image`), and the shared streaming
+driver (:class:`zs.evaluate.streaming.StreamingEvaluation`) runs Mask2Former's
+inference and folds the image into the metrics. One image in memory at a time.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from zs.errors import ProvenanceError, StoreError
+from zs.evaluate.inference import masks_to_image
+from zs.evaluate.streaming import TASKS, InferenceConfig, PanopticGroundTruth, StreamingEvaluation
+
+log = logging.getLogger(__name__)
+
+GEOMETRY_KEYS = ("resized_h", "resized_w", "padded_h", "padded_w", "flip", "crop_x0", "crop_y0", "crop_h",
+                 "crop_w", "view")
+EMBED_BATCH = 64  # images whose query embeddings are read and classified at once
+
+
+def eval_split(store, split: str = "val"):
+    """The split to evaluate on; StoreError if it is absent or has no masks."""
+    if split not in store.splits:
+        raise StoreError(f"{store.url}: no '{split}' split to evaluate on (splits: {', '.join(store.splits) or 'none'})")
+    reader = store.split(split)
+    if not reader.has_masks:
+        raise StoreError(f"{store.url}: split '{split}' has no masks (extract it with masks to evaluate from the cache)")
+    return reader
+
+
+def check_head_fits_store(head, store, reader) -> None:
+    """Refuse a head made for another vocabulary, segmenter or query size (ProvenanceError)."""
+    from zs.heads import check_head_fits
+
+    seg = store.manifest.get("segmenter") or {}
+    check_head_fits(head, vocab_sha256=store.manifest.get("vocab_sha256") or store.vocab.sha256,
+                    segmenter_sha256=seg.get("sha256", ""), query_dim=reader.query_dim, where=f"store {store.url}")
+    if head.num_classes != store.vocab.num_classes:
+        raise ProvenanceError(f"head has {head.num_classes} classes, store {store.url} vocabulary has "
+                              f"{store.vocab.num_classes}")
+
+
+def store_ground_truth(store, split: str = "val", json_path=None, png_dir=None) -> PanopticGroundTruth:
+    """COCO panoptic GT named by the store manifest's ``dataset[split]`` (or given explicitly)."""
+    ds = (store.manifest.get("dataset") or {}).get(split) or {}
+    json_path = json_path or ds.get("json")
+    png_dir = png_dir or ds.get("png")
+    if not json_path or not png_dir:
+        raise StoreError(f"{store.url}/manifest.json: dataset.{split} names no ground truth (json/png); "
+                         f"pass --gt-json/--gt-png")
+    if ds.get("format", "coco-panoptic") != "coco-panoptic":
+        raise StoreError(f"{store.url}/manifest.json: dataset.{split}.format '{ds.get('format')}' "
+                         f"(cached evaluation reads coco-panoptic ground truth)")
+    for p in (json_path, png_dir):
+        if not Path(p).exists():
+            raise StoreError(f"{p}: ground truth named by {store.url}/manifest.json not found")
+    return PanopticGroundTruth(json_path, png_dir, store.vocab)
+
+
+def evaluation_rows(reader, limit: int | None = None):
+    """The images table of the test-time view (view 0), in row order, first ``limit`` rows."""
+    images = reader.images()
+    if "view" in images.columns:
+        images = images[images["view"].fillna(0).astype(int) == 0]
+    images = images.sort_values("row")
+    return images if limit is None else images.head(int(limit))
+
+
+def row_geometry(image_row) -> dict:
+    return {k: image_row[k] for k in GEOMETRY_KEYS if k in image_row and image_row[k] == image_row[k]}
+
+
+def _class_probs(reader, head, rows: np.ndarray, device) -> torch.Tensor:
+    embed = torch.from_numpy(np.ascontiguousarray(reader.query_embed(rows))).to(device)  # [n, Q, D]
+    n, q, d = embed.shape
+    return head.class_probs(embed.reshape(n * q, d)).reshape(n, q, -1)  # [n, Q, K+1]
+
+
+def evaluate_cached(store, head, *, tasks=TASKS, limit: int | None = None, split: str = "val", device="cpu",
+                    infer: InferenceConfig = InferenceConfig(), pred_dir=None, gt_json=None, gt_png=None,
+                    progress: bool = False) -> dict:
+    """Evaluate ``head`` on the store's cached validation queries and masks.
+
+    Returns ``{"metrics": {task: block, "unseen_confusion": ...}, "num_images", "timing"}``.
+    """
+    reader = eval_split(store, split)
+    check_head_fits_store(head, store, reader)
+    gt_reader = store_ground_truth(store, split, gt_json, gt_png)
+    images = evaluation_rows(reader, limit)
+    evaluation = StreamingEvaluation(store.vocab, tasks, infer=infer, pred_dir=pred_dir)
+    head = head.to(device).eval()
+    t0 = time.perf_counter()
+    records = images.to_dict("records")
+    with tqdm(total=len(records), desc="evaluate (cached)", unit="img", disable=not progress) as bar:
+        for start in range(0, len(records), EMBED_BATCH):
+            batch = records[start:start + EMBED_BATCH]
+            probs = _class_probs(reader, head, np.array([r["row"] for r in batch]), device)  # [n, Q, K+1]
+            for rec, class_probs in zip(batch, probs):
+                _evaluate_row(reader, evaluation, gt_reader, rec, class_probs, device, infer.mask_upsample)
+                bar.update(1)
+    seconds = time.perf_counter() - t0
+    metrics = evaluation.evaluate()
+    return {"metrics": metrics, "num_images": evaluation.num_images,
+            "timing": {"seconds": seconds, "images_per_second": evaluation.num_images / max(seconds, 1e-9)}}
+
+
+def _evaluate_row(reader, evaluation, gt_reader, rec: dict, class_probs, device, upsample: str) -> None:
+    masks = torch.from_numpy(np.asarray(reader.mask_probs(int(rec["row"])), dtype=np.float32)).to(device)  # [Q, h, w]
+    gt = gt_reader.load(int(rec["image_id"]))
+    masks = masks_to_image(masks, row_geometry(rec), gt.ids.shape, is_prob=True, upsample=upsample)  # [Q, H, W]
+    evaluation.process(gt, class_probs, masks)

@@ -1,0 +1,137 @@
+"""The ablation table of ``batch_report``: group runs, mean ± std over seeds.
+
+Runs are grouped by label when labels are given, else by their provenance
+with run-specific fields removed (:data:`VOLATILE_KEYS` and keys ending in
+``seed``, ``sha256``, ``path``, ``url``): so runs that differ only by seeds
+(and hence by their artifacts' paths/hashes and timings) share a row.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+from pathlib import Path
+from typing import Sequence
+
+from zs.manifest import hash_obj
+
+VOLATILE_KEYS = {"seed", "seeds", "timing", "created", "device", "python", "run_dir", "out", "file",
+                 "url", "path", "sha256", "num_workers"}
+VOLATILE_SUFFIXES = ("seed", "seeds", "sha256", "_path", "_url", "_dir")
+
+
+def _is_volatile(key: str) -> bool:
+    k = str(key).lower()
+    return k in VOLATILE_KEYS or k.endswith(VOLATILE_SUFFIXES)
+
+
+def _is_sha256(v) -> bool:
+    return isinstance(v, str) and len(v) == 64 and all(c in "0123456789abcdef" for c in v)
+
+
+def strip_volatile(obj):
+    """``obj`` without seed / identity / timing fields (and bare sha256 values), recursively."""
+    if isinstance(obj, dict):
+        return {k: strip_volatile(v) for k, v in obj.items() if not _is_volatile(k) and not _is_sha256(v)}
+    if isinstance(obj, list):
+        return [strip_volatile(v) for v in obj]
+    return obj
+
+
+def group_key(metrics: dict) -> str:
+    """Identity of a run up to seeds: hash of its stripped provenance."""
+    return hash_obj(strip_volatile(metrics.get("provenance") or {}))
+
+
+def group_runs(runs: Sequence[tuple[Path, dict]], labels: Sequence[str] | None) -> list[dict]:
+    """``[{"label", "indices"}]`` in first-appearance order."""
+    keys = list(labels) if labels else [group_key(m) for _, m in runs]
+    groups: dict[str, list[int]] = {}
+    for i, k in enumerate(keys):
+        groups.setdefault(k, []).append(i)
+    out = []
+    for k, idx in groups.items():
+        label = k if labels else _common_label([runs[i][0].resolve().name for i in idx])
+        out.append({"label": label, "indices": idx})
+    return out
+
+
+def _common_label(names: list[str]) -> str:
+    if len(names) == 1:
+        return names[0]
+    prefix = os.path.commonprefix(names)
+    prefix = re.sub(r"[_\-. ]*(seed|s)?$", "", prefix, flags=re.IGNORECASE)  # "abl_seed1", "abl_s2" -> "abl"
+    return prefix or names[0]
+
+
+def mean_std(values: Sequence[float | None]) -> tuple[float | None, float | None, int]:
+    """Mean and sample std (ddof 1; None for one value) of the defined values, and their count."""
+    vals = [float(v) for v in values if v is not None and not math.isnan(float(v))]
+    if not vals:
+        return None, None, 0
+    mean = sum(vals) / len(vals)
+    if len(vals) < 2:
+        return mean, None, len(vals)
+    var = sum((v - mean) ** 2 for v in vals) / (len(vals) - 1)
+    return mean, math.sqrt(var), len(vals)
+
+
+def _seed_of(metrics: dict):
+    """The head's training seed when the provenance names one, else the evaluation seed."""
+    prov = metrics.get("provenance") or {}
+    return prov.get("head_seed") if prov.get("head_seed") is not None else prov.get("seed")
+
+
+def build_summary(runs: Sequence[tuple[Path, dict]], labels: Sequence[str] | None) -> dict:
+    """``{"columns", "rows": [{label, runs, seeds, n, mean, std}], "table_text"}`` (percent)."""
+    from zs.evaluate.report import paper_row
+
+    per_run = [paper_row(m) for _, m in runs]
+    columns = list(dict.fromkeys(c for r in per_run for c in r))
+    rows = []
+    for g in group_runs(runs, labels):
+        mean, std = {}, {}
+        for c in columns:
+            mean[c], std[c], _ = mean_std([per_run[i].get(c) for i in g["indices"]])
+        rows.append({"label": g["label"], "runs": [str(runs[i][0]) for i in g["indices"]],
+                     "seeds": [_seed_of(runs[i][1]) for i in g["indices"]], "n": len(g["indices"]),
+                     "mean": mean, "std": std})
+    summary = {"units": "percent", "columns": columns, "rows": rows}
+    summary["table_text"] = table_text(summary)
+    return summary
+
+
+def cell(mean: float | None, std: float | None, digits: int = 1) -> str:
+    """``"45.3 ± 1.2"``, ``"45.3"`` for one run, ``"–"`` undefined."""
+    if mean is None:
+        return "–"
+    return f"{mean:.{digits}f}" if std is None else f"{mean:.{digits}f} ± {std:.{digits}f}"
+
+
+def _table_rows(summary: dict) -> tuple[list[str], list[list[str]]]:
+    headers = ["run", "n", *summary["columns"]]
+    rows = [[r["label"], str(r["n"]), *(cell(r["mean"][c], r["std"][c]) for c in summary["columns"])]
+            for r in summary["rows"]]
+    return headers, rows
+
+
+def table_text(summary: dict) -> str:
+    """The ablation table as plain text (the CLI prints it)."""
+    from zs.evaluate.report_render import format_table
+
+    headers, rows = _table_rows(summary)
+    return format_table(rows, headers)
+
+
+def summary_blocks(summary: dict) -> list:
+    """Report blocks of a batch report: the ablation table and the runs behind each row."""
+    from zs.evaluate.report_render import table_block
+
+    headers, rows = _table_rows(summary)
+    runs = [[r["label"], ", ".join(str(s) for s in r["seeds"]), "; ".join(r["runs"])] for r in summary["rows"]]
+    return [("h", 1, "zs ablation report"),
+            ("p", "Percent; mean ± sample standard deviation over the runs of a row (runs that differ "
+                  "only by seed, or share a label)."),
+            ("h", 2, "Ablation table"), table_block(headers, rows),
+            ("h", 2, "Runs"), table_block(["row", "seeds", "run directories"], runs)]

@@ -1,0 +1,237 @@
+"""One image at a time: inference, metric accumulation, standard-format predictions.
+
+Shared by the cached path (:mod:`zs.evaluate.cached`) and the full-image path
+(:mod:`zs.evaluate.full_image`): both hand :class:`StreamingEvaluation` the
+class probabilities and image-size mask probabilities of one image with its
+ground truth, so the two paths differ only in where those come from.
+
+Ground truth is COCO panoptic (JSON + PNG). Semantic GT = the panoptic GT
+mapped to contiguous labels, void and crowd -> 255. Instance GT = the thing
+segments as COCO instances (RLE masks; crowd kept as ``iscrowd``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from zs.errors import ConfigError, ZsError
+from zs.evaluate import inference
+from zs.manifest import read_json, write_json_atomic
+
+log = logging.getLogger(__name__)
+
+TASKS = ("panoptic", "semantic", "instance")
+IGNORE_LABEL = 255
+
+
+def parse_tasks(tasks) -> tuple[str, ...]:
+    """'panoptic,semantic' | iterable -> validated tuple (ConfigError on an unknown task)."""
+    items = [t.strip() for t in (tasks.split(",") if isinstance(tasks, str) else tasks) if t.strip()]
+    bad = [t for t in items if t not in TASKS]
+    if bad or not items:
+        raise ConfigError(f"--tasks {','.join(items) or '(empty)'}: unknown task(s) {bad} (choose from {', '.join(TASKS)})")
+    return tuple(t for t in TASKS if t in items)
+
+
+# -- ground truth ---------------------------------------------------------------------------
+
+@dataclasses.dataclass
+class GroundTruthImage:
+    image_id: int
+    file_name: str  # the panoptic PNG's name
+    ids: np.ndarray  # [H, W] int64 segment ids, 0 = void
+    segments: list[dict]  # id, category_id, iscrowd, area
+
+
+def id_to_rgb(ids: np.ndarray) -> np.ndarray:
+    """Segment ids -> COCO panoptic PNG colours; [H, W] -> [H, W, 3] uint8."""
+    ids = ids.astype(np.int64)
+    return np.stack([ids % 256, ids // 256 % 256, ids // 65536 % 256], axis=-1).astype(np.uint8)
+
+
+class PanopticGroundTruth:
+    """COCO panoptic ground truth (JSON + PNG folder), read one image at a time."""
+
+    def __init__(self, json_path: str | Path, png_dir: str | Path, vocab):
+        self.json_path, self.png_dir = Path(json_path), Path(png_dir)
+        data = read_json(self.json_path)
+        if "annotations" not in data:
+            raise ZsError(f"{self.json_path}: no 'annotations' (not a COCO panoptic file)")
+        self.by_image = {int(a["image_id"]): a for a in data["annotations"]}
+        known = set(vocab.ids)
+        for ann in data["annotations"]:
+            for seg in ann["segments_info"]:
+                if int(seg["category_id"]) not in known:
+                    raise ZsError(f"{self.json_path}: image {ann['image_id']} segment {seg['id']} has category "
+                                  f"{seg['category_id']}, not in the vocabulary '{vocab.name}'")
+
+    def load(self, image_id: int) -> GroundTruthImage:
+        from zs.evaluate.metrics import read_panoptic_png
+
+        ann = self.by_image.get(int(image_id))
+        if ann is None:
+            raise ZsError(f"{self.json_path}: no annotation for image_id {image_id}")
+        path = self.png_dir / ann["file_name"]
+        if not path.is_file():
+            raise ZsError(f"{path}: ground-truth PNG not found (image_id {image_id})")
+        ids = read_panoptic_png(path)  # [H, W]
+        return GroundTruthImage(int(image_id), ann["file_name"], ids, list(ann["segments_info"]))
+
+
+def semantic_ground_truth(gt: GroundTruthImage, index_of_id: dict[int, int]) -> np.ndarray:
+    """Panoptic GT -> contiguous label map; void and crowd -> 255. [H, W] int64."""
+    out = np.full(gt.ids.shape, IGNORE_LABEL, dtype=np.int64)
+    for seg in gt.segments:
+        if not seg.get("iscrowd", 0):
+            out[gt.ids == seg["id"]] = index_of_id[int(seg["category_id"])]
+    return out
+
+
+def encode_rle(masks: np.ndarray) -> list[dict]:
+    """Binary masks [n, H, W] -> COCO RLEs (counts as str, JSON-ready)."""
+    from pycocotools import mask as mask_util
+
+    if len(masks) == 0:
+        return []
+    rles = mask_util.encode(np.asfortranarray(masks.transpose(1, 2, 0).astype(np.uint8)))
+    for rle in rles:
+        rle["counts"] = rle["counts"].decode("ascii")
+    return rles
+
+
+# -- prediction files -----------------------------------------------------------------------
+
+class PredictionWriter:
+    """COCO panoptic PNG + JSON, semantic PNGs (contiguous labels), COCO results JSON (RLE)."""
+
+    def __init__(self, out_dir: str | Path, categories: list[dict]):
+        self.out = Path(out_dir)
+        self.categories = categories
+        self.panoptic: list[dict] = []
+        (self.out / "panoptic").mkdir(parents=True, exist_ok=True)
+        (self.out / "semantic").mkdir(parents=True, exist_ok=True)
+
+    def write_panoptic(self, image_id: int, png_name: str, seg: np.ndarray, segments: list[dict]) -> None:
+        from PIL import Image
+
+        Image.fromarray(id_to_rgb(seg)).save(self.out / "panoptic" / png_name)
+        self.panoptic.append({"image_id": int(image_id), "file_name": png_name, "segments_info": segments})
+
+    def write_semantic(self, png_name: str, labels: np.ndarray) -> None:
+        from PIL import Image
+
+        dtype = np.uint8 if labels.max(initial=0) < 256 else np.uint16
+        Image.fromarray(labels.astype(dtype)).save(self.out / "semantic" / png_name)
+
+    def close(self, instance_results: list[dict] | None) -> None:
+        write_json_atomic(self.out / "panoptic.json", {"annotations": self.panoptic, "categories": self.categories})
+        if instance_results is not None:
+            write_json_atomic(self.out / "instances.json", instance_results)
+
+
+# -- the per-image driver -------------------------------------------------------------------
+
+@dataclasses.dataclass
+class InferenceConfig:
+    """Mask2Former's test-time thresholds (DESIGN §8)."""
+
+    object_threshold: float = inference.OBJECT_THRESHOLD
+    overlap_threshold: float = inference.OVERLAP_THRESHOLD
+    topk: int = inference.TOPK_PER_IMAGE
+    mask_upsample: str = "logits"  # cached masks: "logits" (probs -> logits first) | "probs"
+
+
+class StreamingEvaluation:
+    """Inference + metrics for a stream of images; only summable state is kept
+    (except COCO instance results, which pycocotools needs as a list)."""
+
+    def __init__(self, vocab, tasks, *, infer: InferenceConfig = InferenceConfig(), pred_dir=None):
+        from zs.evaluate import metrics
+
+        self.vocab, self.tasks, self.infer = vocab, parse_tasks(tasks), infer
+        self.isthing = torch.tensor(vocab.isthing_mask(), dtype=torch.bool)  # [K]
+        self.index_of_id = vocab.id_to_index()
+        self.categories = [{"id": c.id, "name": c.name, "isthing": int(c.isthing)} for c in vocab.categories]
+        unseen_ids = [vocab.ids[i] for i in vocab.unseen_indices]
+        self.panoptic = metrics.PanopticEvaluator(self.categories, unseen_ids=unseen_ids)
+        self.semantic = metrics.SemSegEvaluator(vocab.num_classes, ignore_label=IGNORE_LABEL,
+                                                unseen=vocab.unseen_indices, names=vocab.names)
+        self.gt_images: list[dict] = []
+        self.gt_annotations: list[dict] = []
+        self.results: list[dict] = []
+        self.writer = PredictionWriter(pred_dir, self.categories) if pred_dir else None
+        self.num_images = 0
+
+    def process(self, gt: GroundTruthImage, class_probs: torch.Tensor, mask_probs: torch.Tensor) -> None:
+        """class_probs [Q, K+1], mask_probs [Q, H, W] at the GT image size."""
+        if tuple(mask_probs.shape[-2:]) != gt.ids.shape:
+            raise ZsError(f"image {gt.image_id}: masks are {tuple(mask_probs.shape[-2:])}, "
+                          f"ground truth {gt.file_name} is {gt.ids.shape}")
+        if "panoptic" in self.tasks:
+            self._process_panoptic(gt, class_probs, mask_probs)
+        if "semantic" in self.tasks:
+            self._process_semantic(gt, class_probs, mask_probs)
+        if "instance" in self.tasks:
+            self._process_instance(gt, class_probs, mask_probs)
+        self.num_images += 1
+
+    def _process_panoptic(self, gt, class_probs, mask_probs) -> None:
+        seg, segments = inference.panoptic_inference(
+            class_probs, mask_probs, self.isthing.to(class_probs.device),
+            object_threshold=self.infer.object_threshold, overlap_threshold=self.infer.overlap_threshold)
+        seg = seg.cpu().numpy()  # [H, W]
+        pred = [{"id": s["id"], "category_id": self.vocab.ids[s["label"]], "isthing": int(s["isthing"]),
+                 "area": s["area"], "score": s["score"]} for s in segments]
+        self.panoptic.process(gt.ids, gt.segments, seg, pred, image_id=gt.image_id)
+        if self.writer:
+            self.writer.write_panoptic(gt.image_id, gt.file_name, seg, pred)
+
+    def _process_semantic(self, gt, class_probs, mask_probs) -> None:
+        sem = inference.semantic_inference(class_probs, mask_probs)  # [K, H, W]
+        pred = sem.argmax(0).cpu().numpy()  # [H, W]
+        self.semantic.process(semantic_ground_truth(gt, self.index_of_id), pred)
+        if self.writer:
+            self.writer.write_semantic(gt.file_name, pred)
+
+    def _process_instance(self, gt, class_probs, mask_probs) -> None:
+        h, w = gt.ids.shape
+        self.gt_images.append({"id": gt.image_id, "height": h, "width": w, "file_name": gt.file_name})
+        things = [s for s in gt.segments if self.vocab.categories[self.index_of_id[int(s["category_id"])]].isthing]
+        rles = encode_rle(np.stack([gt.ids == s["id"] for s in things])) if things else []
+        for seg, rle in zip(things, rles):
+            self.gt_annotations.append({
+                "id": len(self.gt_annotations) + 1, "image_id": gt.image_id, "category_id": int(seg["category_id"]),
+                "segmentation": rle, "area": float(seg.get("area", 0)) or float((gt.ids == seg["id"]).sum()),
+                "bbox": list(seg.get("bbox", [0, 0, 0, 0])), "iscrowd": int(seg.get("iscrowd", 0))})
+        out = inference.instance_inference(class_probs, mask_probs, self.isthing.to(class_probs.device),
+                                           topk=self.infer.topk)
+        rles = encode_rle(out["masks"].cpu().numpy())
+        for score, label, rle in zip(out["scores"].tolist(), out["labels"].tolist(), rles):
+            self.results.append({"image_id": gt.image_id, "category_id": self.vocab.ids[label],
+                                 "segmentation": rle, "score": float(score)})
+
+    def evaluate(self) -> dict:
+        """{task: metrics block} as the metrics module returns them, + unseen_confusion."""
+        from zs.evaluate import metrics
+
+        if self.num_images == 0:
+            raise ZsError("no images were evaluated (empty split, or --limit 0)")
+        out: dict = {}
+        if "panoptic" in self.tasks:
+            out["panoptic"] = self.panoptic.evaluate()
+            out["unseen_confusion"] = self.panoptic.unseen_confusion()
+        if "semantic" in self.tasks:
+            out["semantic"] = self.semantic.evaluate()
+        if "instance" in self.tasks:
+            gt_coco = {"images": self.gt_images, "annotations": self.gt_annotations,
+                       "categories": [c for c in self.categories if c["isthing"]]}
+            unseen_ids = [self.vocab.ids[i] for i in self.vocab.unseen_indices]
+            out["instance"] = metrics.instance_metrics(gt_coco, self.results, iou_type="segm", unseen_ids=unseen_ids)
+        if self.writer:
+            self.writer.close(self.results if "instance" in self.tasks else None)
+        return out

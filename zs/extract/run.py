@@ -1,0 +1,150 @@
+"""``run(cfg) -> ExtractResult``: checks before work, then the serial or dask runner."""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import time
+from pathlib import Path
+
+from zs.errors import ZsError
+from zs.extract.job import (Context, ExtractConfig, ExtractResult, inputs_identity, mask_shape_for, plan_rows,
+                            process_rows)
+
+log = logging.getLogger(__name__)
+
+_CACHE: dict = {}  # per-process: heavy objects reused across dask tasks
+
+
+def build_vocab(cfg: ExtractConfig, ds):
+    """Vocabulary from --vocab, else the dataset's categories with --unseen (or PADing's 14 if present)."""
+    from zs.vocab import PADING_UNSEEN_IDS, Vocabulary, read_class_list
+
+    if cfg.vocab:
+        vocab = Vocabulary.load(cfg.vocab)
+    else:
+        if cfg.unseen:
+            unseen = read_class_list(cfg.unseen)
+        else:
+            ids = {int(c["id"]) for c in ds.categories}
+            unseen = [str(i) for i in PADING_UNSEEN_IDS] if set(PADING_UNSEEN_IDS) <= ids else []
+        vocab = Vocabulary.from_coco_categories(ds.categories, unseen, name=Path(cfg.json).stem)
+    missing = sorted(ds.category_ids() - set(vocab.ids))
+    if missing:
+        raise ZsError(f"{cfg.json}: category ids {missing[:10]} are not in the vocabulary "
+                      f"'{vocab.name}' ({cfg.vocab or 'from the JSON categories'})")
+    return vocab
+
+
+def _cached(key, build):
+    if key not in _CACHE:
+        _CACHE[key] = build()
+    return _CACHE[key]
+
+
+def build_context(cfg: ExtractConfig) -> Context:
+    """Load dataset, vocabulary, segmenter, CLIP; every input check happens here."""
+    from zs.extract.datasets import CocoPanoptic
+    from zs.extract.segmenter import load_segmenter
+
+    ds = _cached(("ds", cfg.images, cfg.json, cfg.png), lambda: CocoPanoptic(cfg.images, cfg.json, cfg.png))
+    vocab = build_vocab(cfg, ds)
+    seg = _cached(("seg", cfg.segmenter, cfg.device), lambda: load_segmenter(cfg.segmenter, cfg.device))
+    if seg.num_classes != vocab.num_classes:
+        raise ZsError(f"segmenter {cfg.segmenter} predicts {seg.num_classes} classes but the vocabulary "
+                      f"'{vocab.name}' has {vocab.num_classes}")
+    clip = None
+    if cfg.clip_model or cfg.clip_weights:
+        if not (cfg.clip_model and cfg.clip_weights):
+            raise ZsError("--clip-model and --clip-weights go together (or use --no-clip)")
+        from zs.extract.clip import load_clip
+
+        clip = _cached(("clip", cfg.clip_model, cfg.clip_weights, cfg.device),
+                       lambda: load_clip(cfg.clip_model, cfg.clip_weights, cfg.device))
+    rows = plan_rows(ds, cfg)
+    if not rows:
+        raise ZsError(f"{cfg.json}: no images to extract")
+    mask_shape = mask_shape_for(ds, rows, seg) if cfg.with_masks else None
+    return Context(cfg=cfg, ds=ds, vocab=vocab, seg=seg, clip=clip, rows=rows, mask_shape=mask_shape)
+
+
+def split_params(ctx: Context) -> dict:
+    cfg = ctx.cfg
+    return dict(num_images=len(ctx.rows), num_queries=ctx.seg.num_queries, query_dim=ctx.seg.query_dim,
+                num_classes=ctx.vocab.num_classes, clip_dim=ctx.clip.dim if ctx.clip else None,
+                mask_shape=ctx.mask_shape, chunk_images=cfg.chunk_images,
+                inputs_sha256=inputs_identity(cfg, ctx.ds, len(ctx.rows)))
+
+
+def extract_range(cfg: ExtractConfig, rows: tuple[int, int]) -> list[dict]:
+    """One dask task: open a range writer on the prepared split, process its pending rows."""
+    from zs.store import open_store
+
+    ctx = build_context(cfg)
+    store = open_store(cfg.store, mode="a")
+    with store.open_writer(cfg.split, rows=rows) as writer:
+        failures = process_rows(ctx, writer, writer.pending(), writer.meta["chunk_images"], progress=cfg.progress)
+    return failures
+
+
+def _dask_ranges(n: int, chunk: int, parts: int) -> list[tuple[int, int]]:
+    chunks = -(-n // chunk)
+    per = max(1, -(-chunks // parts))
+    return [(a * chunk, min(n, (a + per) * chunk)) for a in range(0, chunks, per)]
+
+
+def _run_dask(cfg: ExtractConfig, meta: dict) -> list[dict]:
+    from dask.distributed import Client, LocalCluster
+
+    cluster = None
+    if cfg.dask_scheduler:
+        client = Client(cfg.dask_scheduler)
+    else:
+        cluster = LocalCluster(n_workers=cfg.dask_workers, threads_per_worker=1, processes=cfg.dask_processes,
+                               dashboard_address=None)
+        client = Client(cluster)
+    try:
+        n_workers = max(1, len(client.scheduler_info().get("workers", {})) or cfg.dask_workers)
+        ranges = _dask_ranges(meta["num_images"], meta["chunk_images"], 2 * n_workers)
+        worker_cfg = dataclasses.replace(cfg, progress=False, dask_workers=0, dask_scheduler=None)
+        futures = [client.submit(extract_range, worker_cfg, r, pure=False) for r in ranges]
+        failures = [f for part in client.gather(futures) for f in part]
+    finally:
+        client.close()
+        if cluster is not None:
+            cluster.close()
+    return failures
+
+
+def run(cfg: ExtractConfig) -> ExtractResult:
+    """Extract one split into the store (creating it on first use); see ``zs extract --help``."""
+    from zs.extract.store_setup import open_or_create_store, write_failures, write_seen_head
+
+    if cfg.views < 1:
+        raise ZsError(f"--views {cfg.views}: must be >= 1")
+    t0 = time.perf_counter()
+    ctx = build_context(cfg)
+    store = open_or_create_store(cfg.store, seg=ctx.seg, vocab=ctx.vocab, clip=ctx.clip, split=cfg.split,
+                                 ds=ctx.ds, num_images=len(ctx.rows))
+    write_seen_head(store, ctx.seg, ctx.vocab)
+    params = split_params(ctx)
+    meta = store.prepare_split(cfg.split, **params)
+    if cfg.dask_workers or cfg.dask_scheduler:
+        failures = _run_dask(cfg, meta)
+        store.finalize_split(cfg.split)
+    else:
+        with store.open_writer(cfg.split, **params) as writer:
+            todo = writer.pending()
+            failures = process_rows(ctx, writer, todo, meta["chunk_images"], progress=cfg.progress)
+    write_failures(store, cfg.split, failures)
+    done = _count_done(store, cfg.split)
+    if failures:
+        log.warning("%d image(s) failed; see %s/%s/extract_failures.json", len(failures), store.url, cfg.split)
+    return ExtractResult(store=store.url, split=cfg.split, num_rows=len(ctx.rows), written=done,
+                         failures=failures, seconds=time.perf_counter() - t0)
+
+
+def _count_done(store, split: str) -> int:
+    from zs.store import open_store
+
+    return len(open_store(store.url).split(split).images(columns=["row"]))

@@ -1,0 +1,123 @@
+"""Creating / opening the store for an extraction, provenance checks, the seen head, failures.
+
+The store is created on the first ``zs extract`` and opened by later ones
+(other splits, resumed runs); a store made from another segmenter, vocabulary
+or CLIP model is refused before any work starts.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+from zs.errors import ProvenanceError, StoreError
+from zs.manifest import make_manifest, to_jsonable
+
+log = logging.getLogger(__name__)
+
+FAILURES = "extract_failures.json"
+
+
+def segmenter_entry(seg) -> dict:
+    return {
+        "name": Path(seg.path).name, "path": seg.path, "sha256": seg.sha256,
+        "num_queries": seg.num_queries, "query_dim": seg.query_dim, "num_classes": seg.num_classes,
+        "config": {"preprocess": to_jsonable(seg.prep), "model_type": seg.model.config.model_type},
+    }
+
+
+def clip_entry(clip) -> dict | None:
+    return None if clip is None else {"model": clip.name, "weights_sha256": clip.sha256, "dim": clip.dim}
+
+
+def dataset_entry(ds, num_images: int) -> dict:
+    from zs.manifest import sha256_file
+
+    return {"format": ds.format, "images": str(ds.images_dir), "json": str(ds.json_path),
+            "png": str(ds.png_dir), "json_sha256": sha256_file(ds.json_path), "num_images": int(num_images)}
+
+
+def check_store_fits(store, *, seg, vocab, clip) -> None:
+    """ProvenanceError if the store was made from another segmenter / vocabulary / CLIP."""
+    m = store.manifest
+    have = (m.get("segmenter") or {}).get("sha256")
+    if have and have != seg.sha256:
+        raise ProvenanceError(f"store {store.url} was made with segmenter {have[:12]} "
+                              f"({(m.get('segmenter') or {}).get('path')}), not {seg.sha256[:12]} ({seg.path})")
+    if m.get("vocab_sha256") and m["vocab_sha256"] != vocab.sha256:
+        raise ProvenanceError(f"store {store.url} has vocabulary {m['vocab_sha256'][:12]}, "
+                              f"this run uses {vocab.sha256[:12]} (different classes or seen/unseen split)")
+    stored_clip = (m.get("clip") or {}).get("weights_sha256")
+    if clip is not None and stored_clip and stored_clip != clip.sha256:
+        raise ProvenanceError(f"store {store.url} has CLIP tokens from weights {stored_clip[:12]}, "
+                              f"--clip-weights are {clip.sha256[:12]}")
+
+
+def open_or_create_store(url: str, *, seg, vocab, clip, split: str, ds, num_images: int):
+    """Open the store at ``url`` (checking provenance) or create it; record the split's dataset."""
+    from zs.store import create_store, open_store
+
+    entry = dataset_entry(ds, num_images)
+    try:
+        store = open_store(url, mode="a")
+    except StoreError:
+        if Path(url).exists() and any(Path(url).iterdir()):
+            raise
+        manifest = {"segmenter": segmenter_entry(seg), "clip": clip_entry(clip),
+                    "vocabulary": vocab.to_dict(), "dataset": {split: entry}}
+        return create_store(url, manifest)
+    check_store_fits(store, seg=seg, vocab=vocab, clip=clip)
+    old = (store.manifest.get("dataset") or {}).get(split)
+    if old and old.get("json_sha256") != entry["json_sha256"]:
+        raise ProvenanceError(f"store {store.url} split '{split}' was extracted from {old.get('json')} "
+                              f"(sha {old.get('json_sha256', '')[:12]}), not {entry['json']}")
+    m = dict(store.manifest)
+    m["dataset"] = {**(m.get("dataset") or {}), split: entry}
+    if clip is not None and not m.get("clip"):
+        m["clip"] = clip_entry(clip)
+    if m != store.manifest:
+        _rewrite_manifest(store, m)
+    return store
+
+
+def _rewrite_manifest(store, manifest: dict) -> None:
+    # TODO(store): replace with a public Store.update_manifest once zs.store has one.
+    from zs.store.layout import MANIFEST
+
+    store._loc.write_bytes_atomic(json.dumps(to_jsonable(manifest), indent=2).encode() + b"\n", MANIFEST)
+    store.manifest = manifest
+
+
+def write_seen_head(store, seg, vocab) -> str:
+    """The checkpoint's class predictor as a zs linear head at ``store.seen_head_path`` (once)."""
+    import torch
+
+    from zs.heads import HeadConfig, LinearHead, save_head
+
+    path = store.seen_head_path
+    if (Path(path) / "weights.pt").is_file():
+        return path
+    cfg = HeadConfig(kind="linear", query_dim=seg.query_dim, num_classes=vocab.num_classes,
+                     seen=[bool(s) for s in vocab.seen_mask()], vocab_sha256=vocab.sha256,
+                     segmenter_sha256=seg.sha256, store_sha256=store.sha256, method="seen-only")
+    head = LinearHead(cfg)
+    with torch.no_grad():
+        head.fc.weight.copy_(seg.class_head.weight.detach().cpu())
+        head.fc.bias.copy_(seg.class_head.bias.detach().cpu())
+    manifest = make_manifest("zs-head", config=cfg, inputs={"segmenter": {"path": seg.path, "sha256": seg.sha256},
+                                                            "store": store.sha256}, method="seen-only")
+    save_head(head, path, manifest)
+    return path
+
+
+def read_failures(store, split: str) -> list[dict]:
+    loc = store._loc
+    if not loc.exists(split, FAILURES):
+        return []
+    return json.loads(loc.read_bytes(split, FAILURES))
+
+
+def write_failures(store, split: str, failures: list[dict]) -> None:
+    """The failures table of the split (rows that could not be read); empty list clears it."""
+    store._loc.write_bytes_atomic(json.dumps(failures, indent=2).encode() + b"\n", split, FAILURES)

@@ -1,0 +1,136 @@
+"""One training step's objective: the generator loss (PADing Eq. 7 / SC Eq. 8) and PADing's classifier loss.
+
+The loss terms themselves are the pure functions of :mod:`zs.generate.losses`;
+this module only decides which ones run (ablation switches) and with which
+weights (PADing's released code).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import torch
+
+from zs.generate import losses as L
+from zs.generate.config import FitConfig
+from zs.generate.models import Generator, VaeGenerator, sample_features
+from zs.generate.structure import Disentangler
+
+
+@dataclasses.dataclass
+class StepInputs:
+    """What one generator step sees (all on the training device)."""
+
+    real: torch.Tensor  # [N, D] matched real seen features
+    labels: torch.Tensor  # [N] vocab indices (seen)
+    unmatched: torch.Tensor  # [U, D] unmatched queries of the batch (may be empty)
+    unseen_ids: torch.Tensor  # [Ku] vocab indices of the unseen classes
+    seen_ids: torch.Tensor  # [Ks] vocab indices of the seen classes
+    all_ids: torch.Tensor  # [K]
+
+
+def _structure_loss(cfg: FitConfig, gen: Generator, dis: Disentangler | None, fake_seen, inp: StepInputs):
+    """w1 (L_A + L_U) + w2 L_R + w3 L_recon on synthetic seen + unseen features (PADing §3.3)."""
+    terms: dict[str, torch.Tensor] = {}
+    fake_unseen = gen.generate(inp.unseen_ids)  # [Ku, D], one per unseen class
+    feat_s, feat_u = fake_seen, fake_unseen
+    if cfg.disentangle and dis is not None:
+        r_s, u_s, rec_s = dis(fake_seen)
+        r_u, u_u, rec_u = dis(fake_unseen)
+        sem_all = gen.semantic_vectors(inp.all_ids)  # [K, E]
+        ce_s = L.semantic_related_ce(dis.relation(r_s, sem_all), inp.labels)
+        local = torch.arange(inp.unseen_ids.numel(), device=fake_seen.device)
+        ce_u = L.semantic_related_ce(dis.relation(r_u, gen.semantic_vectors(inp.unseen_ids)), local)
+        terms["relation"] = 0.2 * (ce_s + ce_u) / 2.0
+        terms["recon"] = (L.reconstruction_l1(rec_s, fake_seen) + L.reconstruction_l1(rec_u, fake_unseen)) / 2.0
+        terms["unrelated"] = 0.5 * (_unrelated(cfg, u_s) + _unrelated(cfg, u_u)) / 2.0
+        feat_s, feat_u = r_s, r_u
+    if cfg.alignment:
+        terms["align"] = L.relationship_alignment_loss(
+            feat_s, gen.semantic_vectors(inp.labels), feat_u, gen.semantic_vectors(inp.unseen_ids), cfg.tau
+        )
+    zero = fake_seen.new_zeros(())
+    total = (
+        cfg.align_weight * (terms.get("align", zero) + terms.get("unrelated", zero))
+        + cfg.relation_weight * terms.get("relation", zero)
+        + cfg.recon_weight * terms.get("recon", zero)
+    )
+    return total, terms
+
+
+def _unrelated(cfg: FitConfig, u: torch.Tensor) -> torch.Tensor:
+    if cfg.unrelated_kl == "released":  # released code: softmax-KL towards a fresh N(0, 1) draw
+        return L.softmax_kl(u, torch.randn_like(u), cfg.tau)
+    return L.gaussian_kl_to_standard(u)
+
+
+def generator_loss(
+    cfg: FitConfig,
+    gen: Generator,
+    inp: StepInputs,
+    *,
+    dis: Disentangler | None = None,
+    classifier=None,
+    projector=None,
+) -> tuple[torch.Tensor, dict[str, float]]:
+    """Total generator-side loss of one step and its parts (floats, for logging).
+
+    PADing (Eq. 7, released weights): L_mmd + cls_weight * CE(classifier(fake seen))
+    + structure_weight * structure. Semantic-centric VAE (Eq. 8):
+    L_mmd + lambda_s (L_mmd + L_div) + lambda_v L_gv2s (+ optional VAE KL).
+    """
+    parts: dict[str, torch.Tensor] = {}
+    if isinstance(gen, VaeGenerator):
+        fake, mu, logvar = gen.reconstruct(inp.real, inp.labels)  # [N, D]
+        if cfg.vae_kl_weight:
+            parts["vae_kl"] = cfg.vae_kl_weight * L.vae_kl(mu, logvar)
+    else:
+        fake = gen.generate(inp.labels)  # [N, D]
+    mmd = L.mmd_loss(fake, inp.real, cfg.mmd_sigmas)
+    parts["mmd"] = mmd
+    if cfg.diversity:
+        div = L.diversity_contrastive_loss(fake, inp.real, inp.unmatched, cfg.div_tau)
+        parts["div"] = div
+        parts["g2v"] = cfg.lambda_s * (mmd + div)
+    if cfg.gv2s and projector is not None:
+        parts["gv2s"] = cfg.lambda_v * L.gv2s_loss(
+            fake, inp.labels, projector, inp.seen_ids, cfg.focal_alpha, cfg.focal_gamma
+        )
+    if classifier is not None and cfg.cls_weight:
+        parts["cls"] = cfg.cls_weight * torch.nn.functional.cross_entropy(classifier.raw_logits(fake), inp.labels)
+    if (cfg.alignment or cfg.disentangle) and inp.unseen_ids.numel():
+        structure, terms = _structure_loss(cfg, gen, dis, fake, inp)
+        parts["structure"] = cfg.structure_weight * structure
+        parts.update({k: v.detach() for k, v in terms.items()})
+    summed = ("mmd", "g2v", "gv2s", "cls", "structure", "vae_kl")
+    total = sum(parts[k] for k in summed if k in parts)
+    return total, {k: float(v.detach()) for k, v in parts.items()}
+
+
+def classifier_class_weights(num_classes: int, unseen_ids: torch.Tensor, cfg: FitConfig) -> torch.Tensor:
+    """[K+1]: seen 1, unseen ``unseen_class_weight`` (5), no-object ``no_object_weight`` (0.1)."""
+    w = torch.ones(num_classes + 1, device=unseen_ids.device)
+    w[unseen_ids] = cfg.unseen_class_weight
+    w[num_classes] = cfg.no_object_weight
+    return w
+
+
+def classifier_loss(
+    cfg: FitConfig, gen: Generator, classifier, embed: torch.Tensor, labels: torch.Tensor,
+    unseen_ids: torch.Tensor, class_weight: torch.Tensor,
+) -> torch.Tensor:
+    """PADing's classifier step: all real queries (unmatched -> no-object) + ``num_choose`` unseen
+    classes x 1 synthetic feature (detached), class-weighted CE.
+
+    embed [B*Q, D], labels [B*Q] in [0, K] -> scalar.
+    """
+    pick = torch.randperm(unseen_ids.numel(), device=unseen_ids.device)[: cfg.num_choose]
+    chosen = unseen_ids[pick]  # [c]
+    if isinstance(gen, VaeGenerator):  # BatchNorm: sample with running statistics
+        fake = sample_features(gen, chosen)  # [c, D]
+    else:  # PADing samples in training mode (dropout on)
+        with torch.no_grad():
+            fake = gen.generate(chosen)  # [c, D]
+    x = torch.cat([embed, fake], 0)  # [B*Q + c, D]
+    y = torch.cat([labels, chosen], 0)  # [B*Q + c]
+    return L.weighted_classifier_ce(classifier.raw_logits(x), y, class_weight)

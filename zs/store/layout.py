@@ -1,0 +1,135 @@
+"""Where a store lives: local path or fsspec URL, and the names inside it.
+
+Layout (DESIGN §4)::
+
+    STORE/manifest.json
+    STORE/text/<name>.npy, <name>.json          [K, Dt] float32 + meta
+    STORE/seen_head/                             zs.heads artifact
+    STORE/<split>/split.json                     shapes, chunking, inputs_sha256, status
+    STORE/<split>/arrays.zarr/                   zarr v3 group
+    STORE/<split>/{images,queries,segments}.parquet
+    STORE/<split>/fragments/<row>.npz            per-image tables while writing
+    STORE/<split>/locks/                         writer locks
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import uuid
+
+import fsspec
+
+from zs.errors import StoreError
+
+SCHEMA_VERSION = 1
+STORE_KIND = "zs-store"
+MANIFEST = "manifest.json"
+SPLIT_META = "split.json"
+ARRAYS = "arrays.zarr"
+TABLES = ("images", "queries", "segments")
+# float16 embeddings; masks are uint8-quantised probabilities (see masks.py)
+EMBED_DTYPE = "float16"
+CLIP_DTYPE = "float32"
+
+
+class Location:
+    """An fsspec filesystem + root path, with the few operations the store needs."""
+
+    def __init__(self, url: str | os.PathLike):
+        self.url = os.fspath(url)
+        try:
+            self.fs, self.root = fsspec.core.url_to_fs(self.url)
+        except (ValueError, ImportError) as e:
+            raise StoreError(f"{self.url}: cannot open this location ({e})") from None
+        self.root = self.root.rstrip("/") or "/"
+        self.is_local = "file" in _protocols(self.fs)
+
+    def path(self, *parts: str) -> str:
+        return "/".join([self.root, *[p.strip("/") for p in parts if p]])
+
+    def url_of(self, *parts: str) -> str:
+        """A URL (or local path) for a sub-path, usable by other tools."""
+        p = self.path(*parts)
+        return p if self.is_local else self.fs.unstrip_protocol(p)
+
+    def exists(self, *parts: str) -> bool:
+        return self.fs.exists(self.path(*parts))
+
+    def isdir(self, *parts: str) -> bool:
+        return self.fs.isdir(self.path(*parts))
+
+    def listdir(self, *parts: str) -> list[str]:
+        p = self.path(*parts)
+        if not self.fs.exists(p):
+            return []
+        return sorted(os.path.basename(e.rstrip("/")) for e in self.fs.ls(p, detail=False))
+
+    def makedirs(self, *parts: str) -> None:
+        try:
+            self.fs.makedirs(self.path(*parts), exist_ok=True)
+        except PermissionError:
+            raise StoreError(f"{self.url_of(*parts)}: location is read-only (permission denied)") from None
+
+    def read_bytes(self, *parts: str) -> bytes:
+        with self.fs.open(self.path(*parts), "rb") as f:
+            return f.read()
+
+    def write_bytes_atomic(self, data: bytes, *parts: str) -> None:
+        """Write to a temp name then move, so readers never see half a file."""
+        final = self.path(*parts)
+        parent = final.rsplit("/", 1)[0]
+        tmp = f"{parent}/.tmp-{uuid.uuid4().hex}"
+        try:
+            self.fs.makedirs(parent, exist_ok=True)
+            with self.fs.open(tmp, "wb") as f:
+                f.write(data)
+            if self.is_local:
+                os.replace(tmp, final)
+            else:
+                self.fs.mv(tmp, final)
+        except PermissionError:
+            raise StoreError(f"{final}: location is read-only (permission denied)") from None
+
+    def remove(self, *parts: str, recursive: bool = False) -> None:
+        p = self.path(*parts)
+        if self.fs.exists(p):
+            self.fs.rm(p, recursive=recursive)
+
+    def zarr_store(self, *parts: str, read_only: bool = False):
+        """A zarr v3 store object for a sub-path (LocalStore when local: atomic chunk writes)."""
+        from zarr.storage import FsspecStore, LocalStore
+
+        if self.is_local:
+            return LocalStore(self.path(*parts), read_only=read_only)
+        return FsspecStore.from_url(self.url_of(*parts), read_only=read_only)
+
+    def open_file(self, *parts: str, mode: str = "rb"):
+        return self.fs.open(self.path(*parts), mode)
+
+    def size(self, *parts: str) -> int:
+        p = self.path(*parts)
+        if not self.fs.exists(p):
+            return 0
+        if self.fs.isdir(p):
+            return sum(self.fs.du(p, total=False).values()) if hasattr(self.fs, "du") else 0
+        return self.fs.size(p)
+
+
+def _protocols(fs) -> tuple[str, ...]:
+    proto = fs.protocol
+    return (proto,) if isinstance(proto, str) else tuple(proto)
+
+
+def npy_bytes(arr) -> bytes:
+    import numpy as np
+
+    buf = io.BytesIO()
+    np.save(buf, arr, allow_pickle=False)
+    return buf.getvalue()
+
+
+def load_npy(data: bytes):
+    import numpy as np
+
+    return np.load(io.BytesIO(data), allow_pickle=False)
