@@ -64,6 +64,29 @@ def _matched_index(reader, labels):
     return index
 
 
+class _MatchedCache:
+    """Matched features of each chunk ([m, D] float32), kept while they fit in the reader's cache budget.
+
+    Only ~5% of a chunk's queries are matched, so keeping these (not whole decoded chunks)
+    makes every epoch after the first run from memory for stores up to ``cache_bytes``.
+    """
+
+    def __init__(self, reader, index):
+        self.reader, self.index, self.items, self.bytes = reader, index, {}, 0
+
+    def get(self, c: int) -> np.ndarray:
+        if c in self.items:
+            return self.items[c]
+        off, q, _ = self.index[c]
+        lo = c * self.reader.chunk_images
+        block = np.asarray(self.reader.array("query_embed")[lo:lo + self.reader.chunk_images])  # [C, Q, D] f16
+        x = block[off, q].astype(np.float32)  # [m, D]
+        if self.bytes + x.nbytes <= self.reader.cache_bytes:
+            self.items[c] = x
+            self.bytes += x.nbytes
+        return x
+
+
 def matched_batches(reader, batch_size: int, *, seed: int, labels=None, device="cpu", epochs=None):
     """Yield (embed [B, D] float32, label [B] int64) torch batches; the last one of a finite run may be short."""
     import torch
@@ -75,15 +98,14 @@ def matched_batches(reader, batch_size: int, *, seed: int, labels=None, device="
     sizes = {c: len(index[c][0]) for c in index}
     pool_x = np.zeros((0, reader.query_dim), np.float32)
     pool_y = np.zeros(0, np.int64)
+    feats = _MatchedCache(reader, index)
     for epoch in _epochs(epochs):
         rng = np.random.default_rng([seed, epoch])
         for win in _windows(chunks, sizes, 4 * batch_size, rng):
             xs, ys = [pool_x], [pool_y]
             for c in win:
-                off, q, lab = index[c]
-                block = reader.cached_chunk("query_embed", c)  # [C, Q, D]
-                xs.append(block[off, q])
-                ys.append(lab)
+                xs.append(feats.get(c))  # [m, D]
+                ys.append(index[c][2])
             x, y = np.concatenate(xs), np.concatenate(ys)
             perm = rng.permutation(len(y))
             n_full = len(y) // batch_size * batch_size

@@ -64,8 +64,8 @@ def render_texture(cls: WorldClass, size: int, rng) -> np.ndarray:
         across = across + amp * np.sin(2 * np.pi * along / wavelength + rng.uniform(0, 2 * np.pi))
     band = np.sin(2 * np.pi * across / period + phase) > 0  # [H,W] bool
     if cls.attributes["pattern"] == "dashes":  # lines broken into dashes along their direction
-        dash = rng.uniform(0.8, 1.3) * period
-        band &= np.sin(2 * np.pi * along / dash + rng.uniform(0, 2 * np.pi)) > -0.2
+        dash = rng.uniform(2.5, 3.5) * period
+        band &= np.sin(2 * np.pi * along / dash + rng.uniform(0, 2 * np.pi)) > -0.6
     a, b = _stuff_tones(rng)
     return np.where(band[..., None], a, b)  # [H,W,3]
 
