@@ -6,7 +6,7 @@ import pytest
 import torch
 import yaml
 
-from tests.convert.conftest import random_tiny_model, tiny_config_dict, write_tiny_config
+from tests.convert.helpers import random_tiny_model, tiny_config_dict, write_tiny_config
 
 
 @pytest.fixture(scope="module")

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import torch
 
-from tests.convert.conftest import ref
+from tests.convert.helpers import ref
 
 ATOL_LOGITS, ATOL_MASKS, ATOL_EMBED = 1e-3, 2e-3, 5e-4
 ATOL_FEATURES = 1e-3  # intermediates: same order as the final outputs' tolerances

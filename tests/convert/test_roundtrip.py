@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from tests.convert.conftest import random_tiny_model, write_tiny_config
+from tests.convert.helpers import random_tiny_model, write_tiny_config
 
 
 @pytest.fixture(scope="module")

@@ -107,3 +107,14 @@ def test_config_defaults_and_switches():
     with pytest.raises(ConfigError, match="VAE"):
         FitConfig(kind="primitive", diversity=True).resolved()
     assert dataclasses.asdict(c)["mmd_sigmas"] == (2.0, 5.0, 10.0, 20.0, 40.0, 80.0)
+
+
+def test_relation_net_equals_concatenation_form():
+    from zs.generate.structure import RelationNet
+
+    torch.manual_seed(0)
+    net = RelationNet(6, 4)
+    feat, sem = torch.randn(3, 6), torch.randn(5, 4)
+    pairs = torch.cat([feat.unsqueeze(1).expand(3, 5, 6), sem.unsqueeze(0).expand(3, 5, 4)], 2)  # [3, 5, 10]
+    want = torch.sigmoid(net.fc2(torch.relu(net.fc1(pairs)))).squeeze(2)
+    assert torch.allclose(net(feat, sem), want, atol=1e-6)

@@ -25,10 +25,12 @@ class RelationNet(nn.Module):
         self.fc2 = nn.Linear(feat_dim, 1)
 
     def forward(self, feat: torch.Tensor, sem: torch.Tensor) -> torch.Tensor:
-        # feat [N, d], sem [C, e] -> scores [N, C]
-        n, c = feat.shape[0], sem.shape[0]
-        pairs = torch.cat([feat.unsqueeze(1).expand(n, c, -1), sem.unsqueeze(0).expand(n, c, -1)], 2)  # [N, C, d+e]
-        return torch.sigmoid(self.fc2(torch.relu(self.fc1(pairs)))).squeeze(2)  # [N, C]
+        # feat [N, d], sem [C, e] -> scores [N, C]. fc1 on the concatenation [x ⊕ a] equals
+        # W_x x + W_a a + b; computing the two halves apart avoids an [N, C, d+e] tensor.
+        d = feat.shape[1]
+        w_x, w_a = self.fc1.weight[:, :d], self.fc1.weight[:, d:]  # [d, d], [d, e]
+        hidden = (feat @ w_x.t()).unsqueeze(1) + (sem @ w_a.t() + self.fc1.bias).unsqueeze(0)  # [N, C, d]
+        return torch.sigmoid(self.fc2(torch.relu(hidden))).squeeze(2)  # [N, C]
 
 
 class Disentangler(nn.Module):
