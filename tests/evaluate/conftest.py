@@ -26,7 +26,7 @@ def eval_world(tmp_path_factory):
     segmenter = load_segmenter(seg_dir)
     head = world.make_head(segmenter, vocab, out_dir=root / "head")
     dataset = CocoPanoptic(images, json_path, png)
-    store = world.write_store(root / "store", segmenter, dataset, vocab)
+    store = world.extract_store(root / "store", seg_dir, images, json_path, png, root / "data" / "vocab.json")
     return types.SimpleNamespace(root=root, images=images, json=json_path, png=png, vocab=vocab,
                                  segmenter=segmenter, seg_dir=seg_dir, head=head, head_dir=root / "head",
                                  dataset=dataset, store=store)

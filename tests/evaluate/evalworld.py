@@ -59,8 +59,21 @@ def make_head(segmenter, vocab, *, scale: float = 20.0, out_dir=None):
     return head.eval()
 
 
+def extract_store(path, seg_dir, images, json_path, png_dir, vocab_path, *, limit=None, progress=False):
+    """The val split as ``zs extract`` writes it (masks on, one view, no CLIP)."""
+    from zs.extract.job import ExtractConfig
+    from zs.extract.run import run
+    from zs.store import open_store
+
+    run(ExtractConfig(split="val", store=str(path), segmenter=str(seg_dir), images=str(images), json=str(json_path),
+                      png=str(png_dir), vocab=str(vocab_path), masks=True, batch_size=4, workers=1, num_points=512,
+                      limit=limit, progress=progress))
+    return open_store(path)
+
+
 def write_store(path, segmenter, dataset, vocab, *, limit=None):
-    """Run the segmenter over ``dataset`` and write a store with a masked 'val' split."""
+    """Run the segmenter over ``dataset`` and write a store with a masked 'val' split (a stand-in for
+    ``zs extract`` without matching; ``extract_store`` runs the real job)."""
     from zs.manifest import sha256_file
     from zs.store import ImageRecord, create_store
 

@@ -28,11 +28,11 @@ def data(tmp_path_factory):
 
 def test_few_steps_reduce_the_loss(data, tmp_path):
     # the whole train split is one batch: the loss of that batch must drop
-    cfg = dataclasses.replace(MICRO, steps=25, lr=3e-3)
+    cfg = dataclasses.replace(MICRO, steps=20, lr=3e-3)
     r = train_segmenter(data, tmp_path / "m", cfg, seed=0, device="cpu", log_every=1)
     first = sum(l for _, l in r.losses[:3]) / 3
     last = sum(l for _, l in r.losses[-3:]) / 3
-    assert last < 0.8 * first, (first, last)
+    assert last < 0.9 * first, (first, last)
 
 
 def test_resume_after_interruption_matches_uninterrupted(data, tmp_path):
@@ -75,8 +75,10 @@ def test_bad_inputs(data, tmp_path):
     Vocabulary.from_dict(d).save(tmp_path / "v.json")
     with pytest.raises(ZsError, match="no training image with seen-class segments"):
         train_segmenter(data, tmp_path / "m", MICRO, vocab_path=tmp_path / "v.json", device="cpu")
-    with pytest.raises(ZsError, match="missing"):
+    with pytest.raises(ZsError, match="vocabulary not found"):
         train_segmenter(tmp_path, tmp_path / "m2", MICRO, device="cpu")
+    with pytest.raises(ZsError, match="missing .*panoptic.json"):
+        train_segmenter(data, tmp_path / "m3", MICRO, split="test", device="cpu")
     (tmp_path / "busy").mkdir()
     (tmp_path / "busy" / "x.txt").write_text("x")
     with pytest.raises(ZsError, match="holds no train-segmenter checkpoint"):
