@@ -135,6 +135,11 @@ def _build(raw: Any, lines: dict, source: str, overrides: dict, known_types: dic
         if k not in variables:
             raise ConfigError(f"--set {k}: no var '{k}' in {source} (vars: {', '.join(sorted(variables)) or 'none'})")
         variables[k] = _coerce(v, variables[k], f"--set {k}")
+    unset = sorted(k for k, v in variables.items() if v == "REQUIRED")
+    if unset:
+        line = lines.get(("vars", unset[0]), 1)
+        raise ConfigError(f"{source}:{line}: var(s) {', '.join(unset)} must be given: "
+                          + " ".join(f"--set {k}=..." for k in unset))
     variants = _expand_grid(raw.get("grid") or {}, lines, source, variables)
     stages: dict[str, Stage] = {}
     for section in ("stages", "variant_stages", "final_stages"):

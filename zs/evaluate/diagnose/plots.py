@@ -47,15 +47,19 @@ def embed_2d(x: np.ndarray, method: str = "pca", seed: int = 0) -> np.ndarray:
     return np.pad(out, ((0, 0), (0, 2 - out.shape[1])))
 
 
-def nearest_seen_classes(real: np.ndarray, real_labels: np.ndarray, unseen: Sequence[int],
-                         seen: Sequence[int]) -> list[int]:
-    """The seen class whose real centre is nearest to each unseen class's real centre (deduplicated)."""
+def nearest_seen_classes(real: np.ndarray, real_labels: np.ndarray, unseen: Sequence[int], seen: Sequence[int],
+                         syn: np.ndarray | None = None, syn_labels: np.ndarray | None = None) -> list[int]:
+    """Seen classes whose real centre is nearest to an unseen class's real centre, or to its synthetic
+    centre when ``syn`` is given (where the generator drifted to); deduplicated, in that order."""
     seen = [c for c in seen if (real_labels == c).any()]
     if not seen:
         return []
-    dist = pairwise_distances(class_centres(real, real_labels, unseen), class_centres(real, real_labels, seen))
+    seen_c = class_centres(real, real_labels, seen)  # [S, D]
+    anchors = [class_centres(real, real_labels, unseen)]  # [U, D]
+    if syn is not None:
+        anchors.append(class_centres(syn, syn_labels, unseen))
     out: list[int] = []
-    for row in dist:
+    for row in pairwise_distances(np.concatenate(anchors), seen_c):
         if np.isfinite(row).any():
             c = seen[int(np.nanargmin(row))]
             if c not in out:
@@ -75,7 +79,7 @@ def scatter_png(real, real_labels, syn, syn_labels, names: Sequence[str], unseen
                 seen: Sequence[int], *, method: str = "pca", seed: int = 0, max_points: int = 200) -> bytes:
     """Real (dots) vs synthetic (crosses) features, one colour per class, in a shared 2-D embedding."""
     rng = np.random.default_rng(seed)
-    neighbours = nearest_seen_classes(real, real_labels, unseen, seen)
+    neighbours = nearest_seen_classes(real, real_labels, unseen, seen, syn, syn_labels)
     classes = list(unseen) + neighbours
     r = _take(real_labels, classes, max_points, rng)
     s = _take(syn_labels, unseen, max_points, rng)
@@ -118,7 +122,8 @@ def centre_heatmap_png(matrix, row_labels: Sequence[str], col_labels: Sequence[s
     if m.size <= 400:
         for (i, j), v in np.ndenumerate(m):
             if np.isfinite(v):
-                ax.text(j, i, f"{v:.2g}", ha="center", va="center", fontsize=5, color="white")
+                dark = v > np.nanmean(m)  # viridis_r: large distances are dark
+                ax.text(j, i, f"{v:.2g}", ha="center", va="center", fontsize=6, color="white" if dark else "black")
     fig.colorbar(im, ax=ax, label="Euclidean distance")
     ax.set_title(title)
     return _png(fig)

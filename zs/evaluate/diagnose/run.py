@@ -97,7 +97,7 @@ def diagnose_with(store, generator, cfg: DiagnoseConfig, *, provenance: dict | N
                                            seed=cfg.seed, progress=cfg.progress)
     syn, syn_labels = sample_synthetic(generator, vocab.unseen_indices, cfg.per_class, seed=cfg.seed, device=device)
     fs = FeatureSets(real, real_labels, syn, syn_labels)
-    faiss_device = "cuda" if getattr(device, "type", str(device)).startswith("cuda") else "cpu"
+    faiss_device = str(device)  # "cpu" | "cuda" | "cuda:N": FAISS GPU index when faiss-gpu is installed
     diag = compute_diagnostics(fs, vocab, k=cfg.k, device=faiss_device, max_real_mmd=cfg.max_real_mmd,
                                seed=cfg.seed, head=head)
     out = Path(cfg.out)
@@ -144,7 +144,8 @@ def _heatmap(diag: dict, fs: FeatureSets, vocab, unseen: list[int]) -> bytes:
     from zs.evaluate.diagnose import plots
 
     c = diag["centres"]
-    neighbours = plots.nearest_seen_classes(fs.real, fs.real_labels, unseen, vocab.seen_indices)
+    neighbours = plots.nearest_seen_classes(fs.real, fs.real_labels, unseen, vocab.seen_indices, fs.syn,
+                                            fs.syn_labels)
     cols = list(range(len(unseen))) + [c["real_labels"].index(vocab.names[s]) for s in neighbours]
     matrix = np.asarray(c["synthetic_vs_real"], float)[:, cols]  # [U, U + S']
     labels = [f"real {c['real_labels'][j]}" for j in cols]
