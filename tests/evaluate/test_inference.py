@@ -172,3 +172,17 @@ def test_masks_to_image_crops_a_padded_mask_canvas():
     canvas[:, :8, :16] = own
     torch.testing.assert_close(masks_to_image(canvas, geo, (30, 60), is_prob=True),
                                masks_to_image(own, geo, (30, 60), is_prob=True))
+
+
+def test_image_masks_subset_equals_upsampling_everything():
+    from zs.evaluate.streaming import ImageMasks
+
+    geo = {"resized_h": 30, "resized_w": 60, "padded_h": 32, "padded_w": 64}
+    logits = torch.randn(5, 8, 16) * 4
+    full = masks_to_image(logits, geo, (45, 90), is_prob=False)
+    idx = torch.tensor([3, 1])
+    torch.testing.assert_close(ImageMasks(logits, geo, (45, 90), is_prob=False).select(idx), full[idx])
+    lazy = ImageMasks(logits, geo, (45, 90), is_prob=False)
+    torch.testing.assert_close(lazy.select(), full)
+    torch.testing.assert_close(lazy.select(idx), full[idx])
+    assert lazy.select(torch.tensor([], dtype=torch.long)).shape == (0, 45, 90)

@@ -19,8 +19,7 @@ import torch
 from tqdm import tqdm
 
 from zs.errors import ProvenanceError, StoreError
-from zs.evaluate.inference import masks_to_image
-from zs.evaluate.streaming import TASKS, InferenceConfig, PanopticGroundTruth, StreamingEvaluation
+from zs.evaluate.streaming import TASKS, ImageMasks, InferenceConfig, PanopticGroundTruth, StreamingEvaluation
 
 log = logging.getLogger(__name__)
 
@@ -118,5 +117,5 @@ def evaluate_cached(store, head, *, tasks=TASKS, limit: int | None = None, split
 def _evaluate_row(reader, evaluation, gt_reader, rec: dict, class_probs, device, upsample: str) -> None:
     masks = torch.from_numpy(np.asarray(reader.mask_probs(int(rec["row"])), dtype=np.float32)).to(device)  # [Q, h, w]
     gt = gt_reader.load(int(rec["image_id"]))
-    masks = masks_to_image(masks, row_geometry(rec), gt.ids.shape, is_prob=True, upsample=upsample)  # [Q, H, W]
-    evaluation.process(gt, class_probs, masks)
+    evaluation.process(gt, class_probs, ImageMasks(masks, row_geometry(rec), gt.ids.shape, is_prob=True,
+                                                   upsample=upsample))

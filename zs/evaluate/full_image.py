@@ -17,8 +17,7 @@ import torch
 from tqdm import tqdm
 
 from zs.errors import ProvenanceError, ZsError
-from zs.evaluate.inference import masks_to_image
-from zs.evaluate.streaming import TASKS, GroundTruthImage, InferenceConfig, StreamingEvaluation
+from zs.evaluate.streaming import TASKS, GroundTruthImage, ImageMasks, InferenceConfig, StreamingEvaluation
 
 log = logging.getLogger(__name__)
 
@@ -58,15 +57,14 @@ def _ground_truth(dataset, i: int, sample) -> GroundTruthImage:
 
 
 @torch.inference_mode()
-def predict_image(segmenter, head, image, device) -> tuple[torch.Tensor, torch.Tensor]:
-    """uint8 [H, W, 3] -> (class_probs [Q, K+1] from the head, mask_probs [Q, H, W])."""
+def predict_image(segmenter, head, image, device) -> tuple[torch.Tensor, ImageMasks]:
+    """uint8 [H, W, 3] -> (class_probs [Q, K+1] from the head, the image's mask logits as ImageMasks)."""
     pixels, geometry = segmenter.preprocess(image)
     batch = segmenter.collate([pixels])  # [1, 3, Hp, Wp]
     geometry = {**geometry, "padded_h": batch.shape[-2], "padded_w": batch.shape[-1]}
     out = segmenter.forward(batch)
     class_probs = head.class_probs(out.query_embed[0].to(device))  # [Q, K+1]
-    masks = masks_to_image(out.mask_logits[0].to(device), geometry, image.shape[:2], is_prob=False)  # [Q, H, W]
-    return class_probs, masks
+    return class_probs, ImageMasks(out.mask_logits[0].to(device), geometry, image.shape[:2], is_prob=False)
 
 
 def evaluate_full_image(segmenter, head, dataset, vocab, *, tasks=TASKS, limit: int | None = None, device="cpu",

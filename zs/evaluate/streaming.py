@@ -136,6 +136,33 @@ class PredictionWriter:
 
 # -- the per-image driver -------------------------------------------------------------------
 
+class ImageMasks:
+    """One image's decoder-resolution masks, brought to the image size on demand.
+
+    Upsampling is per query, so a task that needs only some queries (panoptic:
+    the kept ones; instance: those in the top-k pairs) upsamples only those;
+    the result is identical to upsampling all of them and then selecting.
+    """
+
+    def __init__(self, masks: torch.Tensor, geometry: dict, out_hw, *, is_prob: bool, upsample: str = "logits"):
+        self.masks, self.geometry, self.out_hw = masks, geometry, tuple(int(v) for v in out_hw)  # [Q, h, w]
+        self.is_prob, self.upsample = is_prob, upsample
+        self._all: torch.Tensor | None = None
+
+    def select(self, index: torch.Tensor | None = None) -> torch.Tensor:
+        """Probabilities [n, H, W] of the queries ``index`` (all when None)."""
+        if self._all is not None:
+            return self._all if index is None else self._all[index]
+        if index is not None and index.numel() == 0:
+            return torch.zeros((0, *self.out_hw), device=self.masks.device)
+        masks = self.masks if index is None else self.masks[index.to(self.masks.device)]
+        out = inference.masks_to_image(masks, self.geometry, self.out_hw, is_prob=self.is_prob,
+                                       upsample=self.upsample)  # [n, H, W]
+        if index is None:
+            self._all = out
+        return out
+
+
 @dataclasses.dataclass
 class InferenceConfig:
     """Mask2Former's test-time thresholds (DESIGN §8)."""
@@ -167,22 +194,26 @@ class StreamingEvaluation:
         self.writer = PredictionWriter(pred_dir, self.categories) if pred_dir else None
         self.num_images = 0
 
-    def process(self, gt: GroundTruthImage, class_probs: torch.Tensor, mask_probs: torch.Tensor) -> None:
-        """class_probs [Q, K+1], mask_probs [Q, H, W] at the GT image size."""
-        if tuple(mask_probs.shape[-2:]) != gt.ids.shape:
-            raise ZsError(f"image {gt.image_id}: masks are {tuple(mask_probs.shape[-2:])}, "
+    def process(self, gt: GroundTruthImage, class_probs: torch.Tensor, masks: ImageMasks) -> None:
+        """class_probs [Q, K+1]; masks: the image's masks (brought to masks.out_hw = the GT size)."""
+        if masks.out_hw != tuple(gt.ids.shape):
+            raise ZsError(f"image {gt.image_id}: masks are for size {masks.out_hw}, "
                           f"ground truth {gt.file_name} is {gt.ids.shape}")
-        if "panoptic" in self.tasks:
-            self._process_panoptic(gt, class_probs, mask_probs)
         if "semantic" in self.tasks:
-            self._process_semantic(gt, class_probs, mask_probs)
+            masks.select()  # every query is needed: upsample once, the other tasks index into it
+        if "panoptic" in self.tasks:
+            self._process_panoptic(gt, class_probs, masks)
+        if "semantic" in self.tasks:
+            self._process_semantic(gt, class_probs, masks.select())
         if "instance" in self.tasks:
-            self._process_instance(gt, class_probs, mask_probs)
+            self._process_instance(gt, class_probs, masks)
         self.num_images += 1
 
-    def _process_panoptic(self, gt, class_probs, mask_probs) -> None:
-        seg, segments = inference.panoptic_inference(
-            class_probs, mask_probs, self.isthing.to(class_probs.device),
+    def _process_panoptic(self, gt, class_probs, masks: ImageMasks) -> None:
+        scores, labels = class_probs.max(-1)  # [Q]
+        keep = torch.nonzero(labels.ne(class_probs.shape[1] - 1) & (scores > self.infer.object_threshold))[:, 0]
+        seg, segments = inference.panoptic_inference(  # the same queries pass its own filter again
+            class_probs[keep], masks.select(keep), self.isthing.to(class_probs.device),
             object_threshold=self.infer.object_threshold, overlap_threshold=self.infer.overlap_threshold)
         seg = seg.cpu().numpy()  # [H, W]
         pred = [{"id": s["id"], "category_id": self.vocab.ids[s["label"]], "isthing": int(s["isthing"]),
@@ -198,7 +229,7 @@ class StreamingEvaluation:
         if self.writer:
             self.writer.write_semantic(gt.file_name, pred)
 
-    def _process_instance(self, gt, class_probs, mask_probs) -> None:
+    def _process_instance(self, gt, class_probs, masks: ImageMasks) -> None:
         h, w = gt.ids.shape
         self.gt_images.append({"id": gt.image_id, "height": h, "width": w, "file_name": gt.file_name})
         things = [s for s in gt.segments if self.vocab.categories[self.index_of_id[int(s["category_id"])]].isthing]
@@ -208,7 +239,9 @@ class StreamingEvaluation:
                 "id": len(self.gt_annotations) + 1, "image_id": gt.image_id, "category_id": int(seg["category_id"]),
                 "segmentation": rle, "area": float(seg.get("area", 0)) or float((gt.ids == seg["id"]).sum()),
                 "bbox": list(seg.get("bbox", [0, 0, 0, 0])), "iscrowd": int(seg.get("iscrowd", 0))})
-        out = inference.instance_inference(class_probs, mask_probs, self.isthing.to(class_probs.device),
+        k = min(self.infer.topk, class_probs[:, :-1].numel())
+        top = torch.unique(class_probs[:, :-1].flatten().topk(k).indices // (class_probs.shape[1] - 1))  # queries
+        out = inference.instance_inference(class_probs[top], masks.select(top), self.isthing.to(class_probs.device),
                                            topk=self.infer.topk)
         rles = encode_rle(out["masks"].cpu().numpy())
         for score, label, rle in zip(out["scores"].tolist(), out["labels"].tolist(), rles):

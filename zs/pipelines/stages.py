@@ -191,9 +191,12 @@ def run_evaluate(params, inputs, out: Path, ctx):
         head = best["head"] if best else (inputs.get("head") or {}).get("head")
         from zs.store import open_store
 
-        val = open_store(_store_of(inputs["store"])).manifest["dataset"]["val"]
+        store = open_store(_store_of(inputs["store"]))
+        val = store.manifest["dataset"]["val"]
+        store.vocab.save(out / "vocab.json")
         cfg = EvaluateConfig(head=head, out=str(out / "run"), full_image=True, segmenter=_segmenter(params, inputs),
-                             images=val["images"], json=val["json"], png=val["png"], tasks=tasks, limit=params.get("limit"), device=_device(params, ctx),
+                             images=val["images"], json=val["json"], png=val["png"], vocab=str(out / "vocab.json"),
+                             tasks=tasks, limit=params.get("limit"), device=_device(params, ctx),
                              seed=params["seed"], progress=ctx.progress)
         evaluate(cfg)
         return {"run": str(out / "run"), "head": head, "picked": best["name"] if best else None}
