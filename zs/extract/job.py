@@ -17,12 +17,10 @@ from __future__ import annotations
 import concurrent.futures as cf
 import dataclasses
 import logging
-import time
 
 import numpy as np
 import torch
 
-from zs.errors import ZsError
 from zs.extract.datasets import ImageReadError
 from zs.extract.matching import MatchConfig, match_image
 from zs.extract.views import View, full_view, sample_views

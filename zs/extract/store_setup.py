@@ -7,7 +7,6 @@ or CLIP model is refused before any work starts.
 
 from __future__ import annotations
 
-import json
 import logging
 from pathlib import Path
 
@@ -72,21 +71,12 @@ def open_or_create_store(url: str, *, seg, vocab, clip, split: str, ds, num_imag
     if old and old.get("json_sha256") != entry["json_sha256"]:
         raise ProvenanceError(f"store {store.url} split '{split}' was extracted from {old.get('json')} "
                               f"(sha {old.get('json_sha256', '')[:12]}), not {entry['json']}")
-    m = dict(store.manifest)
-    m["dataset"] = {**(m.get("dataset") or {}), split: entry}
-    if clip is not None and not m.get("clip"):
-        m["clip"] = clip_entry(clip)
-    if m != store.manifest:
-        _rewrite_manifest(store, m)
+    updates = {"dataset": {**(store.manifest.get("dataset") or {}), split: entry}}
+    if clip is not None and not store.manifest.get("clip"):
+        updates["clip"] = clip_entry(clip)
+    if any(store.manifest.get(k) != v for k, v in updates.items()):
+        store.update_manifest(updates)
     return store
-
-
-def _rewrite_manifest(store, manifest: dict) -> None:
-    # TODO(store): replace with a public Store.update_manifest once zs.store has one.
-    from zs.store.layout import MANIFEST
-
-    store._loc.write_bytes_atomic(json.dumps(to_jsonable(manifest), indent=2).encode() + b"\n", MANIFEST)
-    store.manifest = manifest
 
 
 def write_seen_head(store, seg, vocab) -> str:
@@ -112,12 +102,9 @@ def write_seen_head(store, seg, vocab) -> str:
 
 
 def read_failures(store, split: str) -> list[dict]:
-    loc = store._loc
-    if not loc.exists(split, FAILURES):
-        return []
-    return json.loads(loc.read_bytes(split, FAILURES))
+    return store.read_json(split, FAILURES, default=[])
 
 
 def write_failures(store, split: str, failures: list[dict]) -> None:
     """The failures table of the split (rows that could not be read); empty list clears it."""
-    store._loc.write_bytes_atomic(json.dumps(failures, indent=2).encode() + b"\n", split, FAILURES)
+    store.write_json(failures, split, FAILURES)

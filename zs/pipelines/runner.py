@@ -22,7 +22,7 @@ from typing import Any, Callable
 
 from zs.errors import ConfigError, ZsError
 from zs.manifest import hash_obj, make_manifest, read_json, sha256_file, write_json_atomic
-from zs.pipelines.spec import Spec, Stage
+from zs.pipelines.spec import Spec
 
 log = logging.getLogger(__name__)
 

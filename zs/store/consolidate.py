@@ -82,7 +82,11 @@ def _images_table(rows, frags) -> pa.Table:
     for key in _INT_GEOMETRY:
         cols[key] = pa.array([None if m.get(key) is None else int(m[key]) for m in imgs], pa.int64())
     cols["flip"] = pa.array([bool(m.get("flip") or False) for m in imgs], pa.bool_())
-    cols["view"] = pa.array([_as_str(m.get("view")) for m in imgs], pa.string())
+    views = [m.get("view") for m in imgs]
+    if all(v is None or isinstance(v, (int, np.integer)) for v in views):  # the view index (0 = unaugmented)
+        cols["view"] = pa.array([None if v is None else int(v) for v in views], pa.int64())
+    else:
+        cols["view"] = pa.array([_as_str(v) for v in views], pa.string())
     return pa.table(cols)
 
 

@@ -108,6 +108,18 @@ class Store:
         self.manifest = m
         return m
 
+    # -- small JSON side files (e.g. a split's failures table) -------------------
+    def read_json(self, *parts: str, default=None):
+        """A JSON file inside the store (relative parts), or ``default`` when absent."""
+        if not self._loc.exists(*parts):
+            return default
+        return json.loads(self._loc.read_bytes(*parts))
+
+    def write_json(self, obj, *parts: str) -> None:
+        """Write a JSON file inside the store atomically."""
+        self._writable()
+        self._loc.write_bytes_atomic(json.dumps(to_jsonable(obj), indent=2).encode() + b"\n", *parts)
+
     # -- splits -----------------------------------------------------------------
     def split(self, name: str):
         from zs.store.reader import SplitReader
@@ -139,7 +151,7 @@ class Store:
         """A locked, resumable :class:`SplitWriter` (``rows``: a chunk-aligned range for dask workers)."""
         from zs.store.writer import SplitWriter, read_split_meta
 
-        if rows is not None and not params:
+        if not params:  # reopen a prepared split with its stored parameters
             self._writable()
             meta = read_split_meta(self._loc, split)
             if meta is None:

@@ -28,7 +28,7 @@ _NORM = r"(weight|bias|running_mean|running_var)"
 
 # (regex over the name after its prefix, detectron2 template); groups are used by the template.
 _BACKBONE_RULES = [
-    (rf"embedder\.embedder\.convolution\.weight", lambda m: "stem.conv1.weight"),
+    (r"embedder\.embedder\.convolution\.weight", lambda m: "stem.conv1.weight"),
     (rf"embedder\.embedder\.normalization\.{_NORM}", lambda m: f"stem.conv1.norm.{m[1]}"),
     (r"encoder\.stages\.(\d+)\.layers\.(\d+)\.shortcut\.convolution\.weight",
      lambda m: f"res{int(m[1]) + 2}.{m[2]}.shortcut.weight"),
