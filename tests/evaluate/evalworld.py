@@ -1,10 +1,9 @@
-"""A small evaluation world for tests and the benchmark: tiny segmenter, images, a head, a store.
+"""A small evaluation world for the evaluate tests: tiny segmenter, images, a head, a store.
 
-The store is written the way the extraction job writes one (segmenter outputs
-per image, mask probabilities padded into one canvas), so cached and
-full-image evaluation can be compared on the same images. The GT can be the
+The store is written by the real extraction job (``zs.extract.run``), so
+cached and full-image evaluation can be compared on the same images. The GT can be the
 dataset's own (random shapes: low PQ) or the full-image panoptic prediction
-itself (``self_gt``: full-image PQ ~ 1, so any cached/full difference shows).
+itself (``predictions_as_gt``: full-image PQ = 1, so any cached/full difference shows).
 """
 
 from __future__ import annotations
@@ -13,7 +12,6 @@ import json
 import shutil
 from pathlib import Path
 
-import numpy as np
 import torch
 
 UNSEEN = ("stripe", "grass")
@@ -69,45 +67,6 @@ def extract_store(path, seg_dir, images, json_path, png_dir, vocab_path, *, limi
                       png=str(png_dir), vocab=str(vocab_path), masks=True, batch_size=4, workers=1, num_points=512,
                       limit=limit, progress=progress))
     return open_store(path)
-
-
-def write_store(path, segmenter, dataset, vocab, *, limit=None):
-    """Run the segmenter over ``dataset`` and write a store with a masked 'val' split (a stand-in for
-    ``zs extract`` without matching; ``extract_store`` runs the real job)."""
-    from zs.manifest import sha256_file
-    from zs.store import ImageRecord, create_store
-
-    n = len(dataset) if limit is None else min(limit, len(dataset))
-    outputs = []
-    for i in range(n):
-        s = dataset[i]
-        pixels, geo = segmenter.preprocess(s.image)
-        out = segmenter.forward(segmenter.collate([pixels]))
-        outputs.append((s, geo, out))
-    canvas = (max(o.mask_logits.shape[-2] for _, _, o in outputs), max(o.mask_logits.shape[-1] for _, _, o in outputs))
-    manifest = {
-        "segmenter": {"name": "tiny", "path": segmenter.path, "sha256": segmenter.sha256,
-                      "num_queries": segmenter.num_queries, "query_dim": segmenter.query_dim,
-                      "num_classes": segmenter.num_classes, "config": {}},
-        "vocabulary": vocab.to_dict(),
-        "dataset": {"val": {"format": "coco-panoptic", "images": str(dataset.images_dir),
-                            "json": str(dataset.json_path), "png": str(dataset.png_dir),
-                            "json_sha256": sha256_file(dataset.json_path), "num_images": n}},
-    }
-    store = create_store(path, manifest)
-    with store.open_writer("val", num_images=n, num_queries=segmenter.num_queries, query_dim=segmenter.query_dim,
-                           num_classes=vocab.num_classes, mask_shape=canvas) as writer:
-        for row, (s, geo, out) in enumerate(outputs):
-            probs = np.zeros((segmenter.num_queries, *canvas), np.float32)
-            m = out.mask_logits[0].sigmoid().numpy()
-            probs[:, : m.shape[1], : m.shape[2]] = m
-            segments = [{"segment_id": g["id"], "category_id": g["category_id"], "iscrowd": g["iscrowd"],
-                         "area": g["area"], "bbox": g["bbox"]} for g in s.segments]
-            writer.write(row, ImageRecord(
-                image_id=s.image_id, file_name=s.file_name, height=s.image.shape[0], width=s.image.shape[1],
-                geometry=geo, query_embed=out.query_embed[0], query_logits=out.class_logits[0], mask_probs=probs,
-                segments=segments))
-    return store
 
 
 def predictions_as_gt(pred_dir, dataset_json, out_dir):

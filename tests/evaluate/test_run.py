@@ -59,8 +59,9 @@ def test_full_image_run_and_limit(eval_world, tmp_path):
     w = eval_world
     res = evaluate(EvaluateConfig(head=str(w.head_dir), out=str(tmp_path / "run"), full_image=True,
                                   segmenter=str(w.seg_dir), data=str(w.root / "data"), tasks=("panoptic",),
-                                  limit=2, report=False))
+                                  limit=2, report=True))
     p = res.metrics["provenance"]
+    assert (tmp_path / "run" / "report.md").is_file() and (tmp_path / "run" / "report.html").is_file()
     assert p["mode"] == "full-image" and p["num_images"] == 2 and p["segmenter"]["sha256"] == w.segmenter.sha256
     assert (tmp_path / "run" / "metrics.json").is_file()
 

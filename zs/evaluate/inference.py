@@ -168,10 +168,3 @@ def instance_inference(
     order = final.argsort(descending=True, stable=True)
     return {"scores": final[order], "labels": labels[order], "masks": masks[order]}
 
-
-def segment_map_to_semantic(seg: torch.Tensor, segments: list[dict], ignore_label: int = 255) -> torch.Tensor:
-    """Panoptic prediction -> a label map (void -> ``ignore_label``); [H, W] int64."""
-    out = torch.full(seg.shape, ignore_label, dtype=torch.int64, device=seg.device)
-    for s in segments:
-        out[seg == s["id"]] = s["label"]
-    return out
