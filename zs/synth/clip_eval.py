@@ -4,6 +4,8 @@ Each val crop is classified by its nearest caption among the K class captions
 of the full vocabulary (seen and unseen); accuracy is reported for seen and
 unseen classes separately, with attribute accuracy (shape / colour / pattern /
 direction of the retrieved caption's class). Chance is 1/K for the class.
+``unseen.class_among_unseen``: unseen crops against the unseen captions only
+(the classic ZSL setting; chance 1/#unseen).
 """
 
 from __future__ import annotations
@@ -47,8 +49,11 @@ def clip_retrieval(config_path, weights_path, data_dir, *, split: str = "val", l
         txt = F.normalize(model.encode_text(tok), dim=-1)  # [K,E]
         img = torch.cat([F.normalize(model.encode_image(to_clip_pixels(crops[i:i + 256])), dim=-1)
                          for i in range(0, len(crops), 256)])  # [N,E]
-    pred = (img @ txt.T).argmax(1).numpy()  # [N]
+    sim = (img @ txt.T).numpy()  # [N,K]
+    pred = sim.argmax(1)  # [N]
     seen = world.vocabulary.seen_mask()
+    unseen_idx = np.flatnonzero(~seen)
+    zsl = unseen_idx[sim[~seen[labels]][:, unseen_idx].argmax(1)]  # unseen crops among unseen captions only
     out: dict = {"num_crops": int(len(labels)), "chance_class": 1 / len(world.classes)}
     for group, sel in (("seen", seen[labels]), ("unseen", ~seen[labels])):
         hits: dict[str, list[bool]] = {}
@@ -57,4 +62,6 @@ def clip_retrieval(config_path, weights_path, data_dir, *, split: str = "val", l
                 hits.setdefault(name, []).append(hit)
         out[group] = {name: float(np.mean(v)) for name, v in sorted(hits.items())}
         out[group]["n"] = int(sel.sum())
+    out["unseen"]["class_among_unseen"] = float(np.mean(zsl == labels[~seen[labels]]))
+    out["chance_class_among_unseen"] = 1 / len(unseen_idx)
     return out

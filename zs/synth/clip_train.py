@@ -1,14 +1,22 @@
 """A tiny open_clip model trained on the synthetic world (``zs train-clip``).
 
-Images are masked crops of ground-truth segments of the *training* split
-(seen classes only); texts are attribute captions. The loss is contrastive
-(cross-entropy of cosine logits / learned temperature) of each crop against
-three caption sets: the full captions of the seen classes ("a red circle",
-"horizontal waves texture"), and attribute captions ("a red object",
-"a circle", "a waves texture", "a horizontal texture"), so that the text
-tower composes attributes and can embed unseen recombinations. The model is
-saved as ``open_clip_config.json`` (``{embed_dim, vision_cfg, text_cfg}``) +
+Images are masked crops of segments; texts are attribute captions. The loss
+is contrastive (cross-entropy of cosine logits x learned temperature) of each
+crop against caption sets: the full captions ("a red circle", "horizontal
+waves texture") and attribute captions ("a red object", "a circle", "a waves
+texture", "a horizontal texture"), so the text tower composes attributes.
+
+Training data (``ClipTrainConfig.data``):
+- ``open`` (default): images rendered in memory from *every* shape x colour
+  and pattern x direction combination, unseen classes' combinations included.
+  This mirrors real CLIP, whose web-scale pretraining has seen the unseen
+  classes (cows, giraffes) that the segmenter never saw; the segmenter and the
+  synthetic dataset's train split stay seen-only.
+- ``seen``: crops of the dataset's train split (seen classes only).
+
+Saved as ``open_clip_config.json`` (``{embed_dim, vision_cfg, text_cfg}``) +
 ``weights.pt`` (fp16 state dict), loadable with ``open_clip.model.CLIP(**cfg)``.
+Image preprocessing: RGB crops resized to 64 px, OpenAI CLIP mean/std.
 """
 
 from __future__ import annotations
@@ -20,10 +28,10 @@ from pathlib import Path
 
 import numpy as np
 
-from zs.errors import ZsError
+from zs.errors import ConfigError, ZsError
 from zs.manifest import make_manifest, write_json_atomic
 from zs.synth.dataset import load_world
-from zs.synth.world import World, caption
+from zs.synth.world import COLOURS, DIRECTIONS, PATTERNS, SHAPES, World, WorldClass, caption
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +50,9 @@ class ClipTrainConfig:
     batch_size: int = 64
     lr: float = 2e-3
     weight_decay: float = 0.05
-    max_segments: int = 6000  # crops taken from the split (the first ones, in image order)
+    max_segments: int = 6000  # data='seen': crops taken from the train split (first ones, in image order)
+    data: str = "open"  # 'open': every attribute combination (like CLIP's web data); 'seen': train split only
+    open_images: int = 1000  # data='open': images rendered in memory for the crops
 
 
 def attribute_captions(world: World) -> dict[str, list[str]]:
@@ -135,7 +145,7 @@ def train_clip(
     data_dir: str | Path, out: str | Path, cfg: ClipTrainConfig = ClipTrainConfig(), *,
     seed: int = 0, device: str = "auto", progress: bool = False,
 ) -> tuple[Path, Path]:
-    """Train the tiny CLIP on seen-class segment crops of ``data_dir/train``; returns (config, weights)."""
+    """Train the tiny CLIP (see ``ClipTrainConfig.data``); returns (config, weights)."""
     import open_clip
     import torch
     from open_clip.model import CLIP
@@ -146,14 +156,13 @@ def train_clip(
     world = load_world(data_dir)
     seed_everything(seed)
     dev = resolve_device(device)
-    crops, labels = segment_crops(data_dir, "train", CLIP_CONFIG["vision_cfg"]["image_size"], cfg.max_segments, seed)
-    if not world.vocabulary.seen_mask()[labels].all():
-        raise ZsError(f"{data_dir}/train: contains unseen-class segments; the CLIP must be trained on seen classes only")
-    sets = attribute_captions(world)
-    seen_sets = {**sets, "class": [caption(c) for c in world.classes if c.seen]}  # no unseen caption in training
-    targets = {k: torch.tensor([_target(world, seen_sets, i, k) for i in range(len(world.classes))]) for k in sets}
+    world_t, crops, labels = _training_crops(world, data_dir, cfg, seed)
+    sets = attribute_captions(world_t)
+    if cfg.data == "seen":
+        sets["class"] = [caption(c) for c in world_t.classes if c.seen]  # no unseen caption in training
+    targets = {k: torch.tensor([_target(world_t, sets, i, k) for i in range(len(world_t.classes))]) for k in sets}
     toks = {k: open_clip.tokenize(v, context_length=CLIP_CONFIG["text_cfg"]["context_length"]).to(dev)
-            for k, v in seen_sets.items()}
+            for k, v in sets.items()}
     model = CLIP(**CLIP_CONFIG).to(dev).train()
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg.lr, total_steps=cfg.steps, pct_start=0.1)
@@ -175,11 +184,48 @@ def train_clip(
     return _save_clip(Path(out), model, cfg, seed, data_dir)
 
 
-def _target(world: World, seen_sets: dict, k: int, key: str) -> int:
+def _target(world: World, sets: dict, k: int, key: str) -> int:
     c = world.classes[k]
     if key == "class":
-        return seen_sets["class"].index(caption(c)) if c.seen else -1
-    return caption_targets(world, seen_sets, k)[key]
+        return sets["class"].index(caption(c)) if caption(c) in sets["class"] else -1
+    return caption_targets(world, sets, k)[key]
+
+
+def open_world() -> World:
+    """Every shape x colour and pattern x direction combination (all 'seen'): the CLIP's 'web'."""
+    things = [(f"{c} {s}", {"shape": s, "colour": c}) for s in SHAPES for c in COLOURS]
+    stuff = [(f"{d} {p}", {"pattern": p, "direction": d}) for p in PATTERNS for d in DIRECTIONS]
+    classes = [WorldClass(i + 1, n, "shape" in a, True, a) for i, (n, a) in enumerate(things + stuff)]
+    return World(tuple(classes))
+
+
+def rendered_crops(world: World, n_images: int, size: int, seed: int):
+    """(crops uint8 [N,size,size,3], class index [N]) of freshly rendered images of ``world`` (not saved)."""
+    from zs.synth.render import RenderConfig, render_image
+
+    crops, labels = [], []
+    for i in range(n_images):
+        rng = np.random.default_rng([seed, 99, i])
+        image, ids, segments = render_image(world.things(), world.stuff(), RenderConfig(size=size), rng)
+        for s in segments:
+            fill = (0, 0, 0) if rng.random() < 0.5 else tuple(int(v) for v in rng.integers(0, 256, 3))
+            crops.append(masked_crop(image, ids == s["id"], size, fill=fill))
+            labels.append(s["category_id"] - 1)
+    return np.stack(crops), np.array(labels, np.int64)
+
+
+def _training_crops(world: World, data_dir, cfg: ClipTrainConfig, seed: int):
+    """(training world, crops, labels) for ``cfg.data``: 'open' (all combinations) or 'seen' (train split)."""
+    size = CLIP_CONFIG["vision_cfg"]["image_size"]
+    if cfg.data == "open":
+        w = open_world()
+        return (w, *rendered_crops(w, cfg.open_images, size, seed))
+    if cfg.data != "seen":
+        raise ConfigError(f"ClipTrainConfig.data={cfg.data!r}: expected 'open' or 'seen'")
+    crops, labels = segment_crops(data_dir, "train", size, cfg.max_segments, seed)
+    if not world.vocabulary.seen_mask()[labels].all():
+        raise ZsError(f"{data_dir}/train: contains unseen-class segments; 'seen' CLIP training needs seen-only images")
+    return world, crops, labels
 
 
 def _save_clip(out: Path, model, cfg: ClipTrainConfig, seed: int, data_dir) -> tuple[Path, Path]:
