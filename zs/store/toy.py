@@ -221,7 +221,7 @@ def _write_gt_image(gt_dir: Path, rec: ImageRecord, seg: np.ndarray, vocab: Voca
     rgb = np.stack([full % 256, full // 256 % 256, full // 65536], -1).astype(np.uint8)
     name = rec.file_name
     Image.fromarray(rgb).save(gt_dir / "png" / name)
-    colors = np.array([[40 + 25 * vocab.index_of_id(s["category_id"]), 90, 160] for s in rec.segments], np.uint8)
+    colors = np.array([[(40 + 25 * vocab.index_of_id(s["category_id"])) % 256, 90, 160] for s in rec.segments], np.uint8)
     Image.fromarray(colors[full - 1]).save(gt_dir / "images" / name)
     segs = [{"id": s["segment_id"], "category_id": s["category_id"], "iscrowd": 0, "area": s["area"],
              "bbox": s["bbox"]} for s in rec.segments]
