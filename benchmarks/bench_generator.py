@@ -9,15 +9,22 @@ Part 1 (per iteration, 12 images):
   * from the store: the same generator + classifier step on a batch of 12
     images read from a COCO-shaped store (Q=100, D=256, K=133, Dt=512).
 Part 2: a PADing-default run (20,000 iterations by default) on that store; wall time.
+When fewer iterations run (``--iterations``), the 20,000-iteration time is printed as an
+extrapolation from the measured per-iteration time, labelled as such.
+
+Every timing is printed with the process CPU time and the machine's load average
+(the dev box is shared; with 1 thread, CPU time is the less load-sensitive figure).
 
     python benchmarks/bench_generator.py                       # defaults (a few minutes on CPU)
     python benchmarks/bench_generator.py --store-images 45617  # full COCO-shaped store (~2.3 GB)
     python benchmarks/bench_generator.py --skip-full           # part 1 only
+    python benchmarks/bench_generator.py --threads 2 --compare-threads ""   # 2 threads only
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
 import statistics
 import tempfile
@@ -133,7 +140,26 @@ def build_r50_mask2former():
     return model, sum(p.numel() for p in model.parameters())
 
 
-def part1(store_path: str, out_dir: Path, size: int, n_images: int, repeats: int) -> dict:
+def load() -> str:
+    return "load average " + ", ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
+def time_store_steps(cfg, st, stream, repeats: int) -> tuple[float, float]:
+    """Median wall and CPU seconds of ``repeats`` generator + classifier steps read from the store."""
+    from zs.generate.train import train_step
+
+    train_step(cfg, st, next(stream))  # warm-up
+    wall, cpu = [], []
+    for _ in range(repeats):
+        batch = next(stream)
+        t, c = time.perf_counter(), time.process_time()
+        train_step(cfg, st, batch)
+        wall.append(time.perf_counter() - t)
+        cpu.append(time.process_time() - c)
+    return statistics.median(wall), statistics.median(cpu)
+
+
+def part1(store_path: str, out_dir: Path, size: int, n_images: int, repeats: int, compare_threads=()) -> dict:
     from zs.generate.config import FitConfig
     from zs.generate.data import batch_stream, open_inputs
     from zs.generate.train import build_state, train_step
@@ -142,20 +168,23 @@ def part1(store_path: str, out_dir: Path, size: int, n_images: int, repeats: int
     inputs = open_inputs(cfg)
     st = build_state(cfg, inputs, torch.device("cpu"))
     stream = batch_stream(cfg, inputs, "cpu")
-    train_step(cfg, st, next(stream))  # warm-up
-    store_times = []
-    for _ in range(repeats):
-        t = time.perf_counter()
-        train_step(cfg, st, next(stream))
-        store_times.append(time.perf_counter() - t)
+    threads = torch.get_num_threads()
+    store_wall, store_cpu = time_store_steps(cfg, st, stream, repeats)
+    other = {}
+    for n in compare_threads:
+        torch.set_num_threads(n)
+        other[n] = time_store_steps(cfg, st, stream, repeats)
+    torch.set_num_threads(threads)
+    load_store = load()
     model, n_params = build_r50_mask2former()
     images = torch.randn(n_images, 3, size, size)
-    t = time.perf_counter()
+    t, c = time.perf_counter(), time.process_time()
     batch = backbone_iteration(model, images)
     parts = train_step(cfg, st, to_step_batch(batch))
-    backbone_time = time.perf_counter() - t
-    return {"store_s": statistics.median(store_times), "backbone_s": backbone_time, "params": n_params,
-            "matched": int((batch["label"] < K).sum()), "losses": parts}
+    backbone_time, backbone_cpu = time.perf_counter() - t, time.process_time() - c
+    return {"store_s": store_wall, "store_cpu_s": store_cpu, "other_threads": other, "load_store": load_store,
+            "backbone_s": backbone_time, "backbone_cpu_s": backbone_cpu, "load_backbone": load(),
+            "params": n_params, "matched": int((batch["label"] < K).sum()), "losses": parts}
 
 
 def part2(store_path: str, out_dir: Path, iterations: int) -> dict:
@@ -164,9 +193,23 @@ def part2(store_path: str, out_dir: Path, iterations: int) -> dict:
 
     cfg = FitConfig(store=store_path, out=str(out_dir / "gen"), device="cpu", iterations=iterations,
                     checkpoint_every=max(iterations // 4, 1), progress=True)
-    t = time.perf_counter()
+    t, c = time.perf_counter(), time.process_time()
     fit_generator(cfg)
-    return {"wall_s": time.perf_counter() - t, "iterations": iterations}
+    return {"wall_s": time.perf_counter() - t, "cpu_s": time.process_time() - c, "iterations": iterations,
+            "load": load()}
+
+
+def report(args, r: dict) -> None:
+    print(f"\nOne PADing iteration ({args.images} images), torch threads={args.threads}:")
+    print(f"  backbone in the loop  (R50 Mask2Former, {r['params'] / 1e6:.1f} M params, {args.size}x{args.size}, "
+          f"random weights; forward + zs.extract.matching Hungarian + gen/cls step): {r['backbone_s']:.3f} s "
+          f"(CPU {r['backbone_cpu_s']:.3f} s; {r['load_backbone']})")
+    print(f"  read from the store   (same gen/cls step, median of {args.repeats}):              "
+          f"{r['store_s'] * 1e3:.1f} ms (CPU {r['store_cpu_s'] * 1e3:.1f} ms; {r['load_store']})")
+    for n, (wall, cpu) in r["other_threads"].items():
+        print(f"  read from the store, torch threads={n}:                                       "
+              f"{wall * 1e3:.1f} ms (CPU {cpu * 1e3:.1f} ms)")
+    print(f"  ratio: {r['backbone_s'] / r['store_s']:.0f}x wall, {r['backbone_cpu_s'] / r['store_cpu_s']:.0f}x CPU")
 
 
 def main() -> None:
@@ -177,26 +220,40 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=20, help="store iterations timed (median)")
     ap.add_argument("--iterations", type=int, default=20000, help="part 2 iterations")
     ap.add_argument("--skip-full", action="store_true", help="skip part 2")
-    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--threads", type=int, default=1,
+                    help="torch threads (1: on a shared 2-core box, 2 threads measured slower)")
+    ap.add_argument("--compare-threads", default="2",
+                    help="comma-separated extra thread counts for the store step (empty: none)")
     ap.add_argument("--workdir", default=None, help="where to write the store (default: a temp dir, removed)")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
+    compare = [int(x) for x in args.compare_threads.split(",") if x.strip()]
     work = Path(args.workdir or tempfile.mkdtemp(prefix="zs-bench-gen-"))
     try:
-        store, t_store = make_store(work / "store", args.store_images)
+        if (work / "store" / "seen_head" / "config.json").is_file():  # finished store of an earlier --workdir run
+            from zs.store import open_store
+
+            n = open_store(work / "store").split("train").num_images
+            if n != args.store_images:
+                raise SystemExit(f"{work}/store holds {n} images, not --store-images {args.store_images}")
+            how = "reused from --workdir"
+        else:
+            _, t_store = make_store(work / "store", args.store_images)
+            how = f"written in {t_store:.1f} s"
         print(f"COCO-shaped store: {args.store_images} images x {Q} queries x {D} (K={K}, {UNSEEN} unseen, "
-              f"Dt={DT}) written in {t_store:.1f} s")
-        r = part1(str(work / "store"), work, args.size, args.images, args.repeats)
-        print(f"\nOne PADing iteration ({args.images} images), torch threads={args.threads}:")
-        print(f"  backbone in the loop  (R50 Mask2Former, {r['params'] / 1e6:.1f} M params, {args.size}x{args.size}, "
-              f"random weights; forward + zs.extract.matching Hungarian + gen/cls step): {r['backbone_s']:.3f} s")
-        print(f"  read from the store   (same gen/cls step, median of {args.repeats}):              "
-              f"{r['store_s'] * 1e3:.2f} ms")
-        print(f"  ratio: {r['backbone_s'] / r['store_s']:.0f}x")
+              f"Dt={DT}) {how} ({load()})")
+        r = part1(str(work / "store"), work, args.size, args.images, args.repeats, compare)
+        report(args, r)
         if not args.skip_full:
+            shutil.rmtree(work / "gen", ignore_errors=True)
             f = part2(str(work / "store"), work, args.iterations)
-            print(f"\nPADing-default run: {f['iterations']} iterations on the {args.store_images}-image store: "
-                  f"{f['wall_s']:.1f} s ({f['wall_s'] / 60:.2f} min)")
+            per_it = f["wall_s"] / f["iterations"]
+            print(f"\nPADing-default run: {f['iterations']} iterations on the {args.store_images}-image store, "
+                  f"torch threads={args.threads}: {f['wall_s']:.1f} s wall ({f['wall_s'] / 60:.2f} min, "
+                  f"{per_it * 1e3:.1f} ms/it), CPU {f['cpu_s']:.1f} s ({f['load']})")
+            if f["iterations"] < 20000:
+                print(f"  EXTRAPOLATED (not run) to 20,000 iterations at that rate: {20000 * per_it / 60:.1f} min wall, "
+                      f"{20000 * f['cpu_s'] / f['iterations'] / 60:.1f} min CPU")
     finally:
         if not args.workdir:
             shutil.rmtree(work, ignore_errors=True)

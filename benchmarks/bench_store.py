@@ -47,11 +47,11 @@ def make_pool(rng, q: int, d: int, size: int = 64) -> list[dict]:
     return pool
 
 
-def record(i: int, p: dict, masks=None) -> ImageRecord:
+def record(i: int, p: dict, masks=None) -> ImageRecord:  # masks: [Q, h, w] logits
     segs = [{"segment_id": j + 1, "category_id": int(c), "iscrowd": 0, "area": 100, "bbox": [0, 0, 10, 10]}
             for j, c in enumerate(p["cats"])]
     return ImageRecord(image_id=i, file_name=f"{i}.jpg", height=800, width=1333, geometry={},
-                       query_embed=p["embed"], query_logits=p["logits"], mask_probs=masks, segments=segs,
+                       query_embed=p["embed"], query_logits=p["logits"], mask_logits=masks, segments=segs,
                        match_segment=p["match"], match_cost=np.where(p["match"] >= 0, 1.0, np.nan))
 
 
@@ -113,8 +113,8 @@ def bench_batches(path: Path, batch: int, n_batches: int) -> dict:
 
 
 def realistic_masks(rng, q: int, h: int, w: int) -> np.ndarray:
-    """[Q, h, w] probabilities: 5-15 confident soft blobs, 20 weak duplicates (p < 0.5), the rest
-    near-empty with smooth spatial variation (logits -13..-5, i.e. p up to ~0.007 -> 1-2/255)."""
+    """[Q, h, w] logits: 5-15 confident soft blobs, 20 weak duplicates (p < 0.5), the rest
+    near-empty with smooth spatial variation (logits -13..-5)."""
     yy = np.arange(h, dtype=np.float32)[None, :, None]
     xx = np.arange(w, dtype=np.float32)[None, None, :]
     fy, fx, py, px = (rng.uniform(0.01, 0.08, size=(4, q, 1, 1)) * [[[[1]]], [[[1]]], [[[80]]], [[[80]]]])
@@ -129,14 +129,36 @@ def realistic_masks(rng, q: int, h: int, w: int) -> np.ndarray:
             logits[j] = np.minimum(sharp * dist, 8.0)
         else:  # weak duplicate of some object: below 0.5 everywhere
             logits[j] = np.minimum(sharp * dist - 6.0, rng.uniform(-4.0, 0.0))
-    return (1.0 / (1.0 + np.exp(-np.clip(logits, -30, 30)))).astype(np.float32)
+    return np.clip(logits, -30, 30).astype(np.float32)
 
 
-def bench_masks(path: Path, n: int, q: int, hw: tuple[int, int], seed: int) -> dict:
+def fixture_a_masks(rng, q: int, h: int, w: int, reference: Path) -> np.ndarray:
+    """[Q, h, w] logits of detectron2's Mask2Former (reference fixture A: 2 images x 20 queries at 64 x 80),
+    bilinearly upsampled to (h, w), queries drawn at random: the fixture's logit distribution at COCO size."""
+    import torch
+
+    maps = np.concatenate([np.load(p) for p in sorted((reference / "outputs").glob("img?_pred_masks.npy"))])
+    pick = torch.from_numpy(maps[rng.choice(len(maps), q)])[None]  # [1, Q, 64, 80]
+    return torch.nn.functional.interpolate(pick, size=(h, w), mode="bilinear", align_corners=False)[0].numpy()
+
+
+def native_bits_per_value(reference: Path) -> float:
+    """Compressed bits per mask value of fixture A's logits at their own resolution (no upsampling)."""
+    from numcodecs import Delta, Zstd
+
+    from zs.store.masks import ZSTD_LEVEL, encode_logits
+
+    maps = [np.load(p) for p in sorted((reference / "outputs").glob("img?_pred_masks.npy"))]
+    nbytes = sum(len(Zstd(ZSTD_LEVEL).encode(Delta("int16").encode(encode_logits(m)))) for m in maps)
+    return 8 * nbytes / sum(m.size for m in maps)
+
+
+def bench_masks(path: Path, n: int, q: int, hw: tuple[int, int], seed: int, source: str, reference: Path) -> dict:
     rng = np.random.default_rng(seed)
     store = create_store(path, manifest(q, 8))
     pool = make_pool(rng, q, 8, size=1)
-    masks = [realistic_masks(rng, q, *hw) for _ in range(min(n, 4))]  # generation is not timed
+    make = realistic_masks if source == "blobs" else lambda r, *a: fixture_a_masks(r, *a, reference)
+    masks = [make(rng, q, *hw) for _ in range(min(n, 4))]  # generation is not timed
     t0 = time.perf_counter()
     with store.open_writer("val", num_images=n, num_queries=q, query_dim=8, num_classes=K,
                            mask_shape=hw, chunk_images=1) as w:
@@ -146,9 +168,9 @@ def bench_masks(path: Path, n: int, q: int, hw: tuple[int, int], seed: int) -> d
     sp = open_store(path).split("val")
     t0 = time.perf_counter()
     for i in range(n):
-        sp.mask_probs(i)
+        sp.mask_logits(i)
     read = time.perf_counter() - t0
-    on_disk = sum(p.stat().st_size for p in (path / "val/arrays.zarr/mask_probs").rglob("*") if p.is_file())
+    on_disk = sum(p.stat().st_size for p in (path / "val/arrays.zarr/mask_logits").rglob("*") if p.is_file())
     return {"bytes_per_image": on_disk / n, "raw_f16": q * hw[0] * hw[1] * 2, "write_s": secs / n, "read_s": read / n}
 
 
@@ -162,6 +184,10 @@ def main() -> None:
     ap.add_argument("--mask-images", type=int, default=8)
     ap.add_argument("--mask-shape", type=int, nargs=2, default=(200, 334))
     ap.add_argument("--dir", default=None, help="work directory (default: a temp dir, removed after)")
+    ap.add_argument("--reference", type=Path,
+                    default=Path(__file__).resolve().parents[1].parent / "shared/reference/d2-mask2former/A",
+                    help="detectron2 fixture A (its pred_masks give realistic logits)")
+    ap.add_argument("--masks-only", action="store_true", help="only the mask measurements")
     a = ap.parse_args()
     work = Path(a.dir or tempfile.mkdtemp(prefix="zs-bench-"))
     try:
@@ -172,10 +198,15 @@ def main() -> None:
 
 
 def run(a, work: Path) -> None:
+    if not a.masks_only:
+        run_embeddings(a, work)
+    run_masks(a, work)
+
+
+def run_embeddings(a, work: Path) -> None:
     w = bench_write(work / "emb", a.images, a.queries, a.dim, 0)
     r = bench_read(work / "emb")
     b = bench_batches(work / "emb", a.batch, a.batches)
-    m = bench_masks(work / "masks", a.mask_images, a.queries, tuple(a.mask_shape), 0)
     mb = w["raw_mb"]
     print(f"store benchmark: {a.images} images x {a.queries} queries x {a.dim} dims float16 ({mb:.0f} MB raw)")
     print(f"{'measure':44s} {'store':>14s} {'reference':>14s} {'ratio':>8s}")
@@ -187,10 +218,21 @@ def run(a, work: Path) -> None:
     print(f"{f'matched_batches({a.batch}), ms/batch':44s} {per_s:11.3f} ms {per_m:11.3f} ms {per_s / per_m:7.1f}x"
           f"   (reference = in-memory numpy; {b['matched']} matched queries)")
     print(f"{'matched_batches: first batch (tables + chunks)':44s} {b['first'] * 1e3:11.1f} ms")
-    print(f"{f'masks {a.queries}x{a.mask_shape[0]}x{a.mask_shape[1]}, bytes/image':44s} "
-          f"{m['bytes_per_image'] / 1e6:11.3f} MB {m['raw_f16'] / 1e6:11.3f} MB "
-          f"{m['raw_f16'] / m['bytes_per_image']:7.1f}x   (reference = raw float16)")
-    print(f"{'masks write / read per image':44s} {m['write_s'] * 1e3:11.1f} ms {m['read_s'] * 1e3:11.1f} ms")
+
+
+def run_masks(a, work: Path) -> None:
+    q, (h, w) = a.queries, a.mask_shape
+    print(f"mask logits (int16 asinh code, Delta + Zstd), {q} x {h} x {w} per image; reference = raw float16")
+    sources = ["blobs"] + (["fixture-a"] if a.reference.is_dir() else [])
+    for source in sources:
+        m = bench_masks(work / f"masks-{source}", a.mask_images, q, (h, w), 0, source, a.reference)
+        print(f"{f'{source}: bytes/image':44s} {m['bytes_per_image'] / 1e6:11.3f} MB {m['raw_f16'] / 1e6:11.3f} MB "
+              f"{m['raw_f16'] / m['bytes_per_image']:7.1f}x")
+        print(f"{f'{source}: write / read per image':44s} {m['write_s'] * 1e3:11.1f} ms {m['read_s'] * 1e3:11.1f} ms")
+    if a.reference.is_dir():
+        bits = native_bits_per_value(a.reference)
+        print(f"{'fixture-a at its own 64x80 resolution':44s} {bits:8.2f} bit/value -> "
+              f"{bits * q * h * w / 8e6:.2f} MB at {q}x{h}x{w} (random weights: noise-like, an upper bound)")
 
 
 if __name__ == "__main__":

@@ -99,7 +99,7 @@ def test_text_and_identity(tmp_path):
     e, meta = open_store(tmp_path / "s").text()
     np.testing.assert_array_equal(e, emb)
     assert meta["templates"] == ["a {}"] and store.text_names() == ["default"]
-    assert len(store.sha256) == 64 and store.manifest["schema_version"] == 1
+    assert len(store.sha256) == 64 and store.manifest["schema_version"] == 2
     with pytest.raises(StoreError, match="text embeddings"):
         store.write_text("bad", emb[:2])
 

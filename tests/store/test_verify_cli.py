@@ -46,10 +46,10 @@ def test_sound_store(store_dir):
 
 def test_verify_catches_deleted_chunk(store_dir):
     (store_dir / "val/arrays.zarr/query_embed/c/1/0/0").unlink()
-    (store_dir / "val/arrays.zarr/mask_probs/c/4/0/0/0").unlink()
+    (store_dir / "val/arrays.zarr/mask_logits/c/4/0/0/0").unlink()
     problems = verify_store(store_dir)
     assert any("query_embed: 1 chunk(s) missing (rows 3-5)" in p for p in problems), problems
-    assert any("mask_probs: 1 chunk(s) missing (rows 4-4)" in p for p in problems), problems
+    assert any("mask_logits: 1 chunk(s) missing (rows 4-4)" in p for p in problems), problems
     r = run_cli(["store", "verify", store_dir])
     assert r.exit_code == 1 and "chunk(s) missing" in r.output
 

@@ -5,7 +5,11 @@ import json
 import pytest
 import torch
 
-from zs.synth.assets import default_clip_paths, default_segmenter_path, default_world_args
+from zs.synth.assets import (
+    default_clip_paths,
+    default_segmenter_path,
+    default_world_args,
+)
 from zs.synth.dataset import SynthConfig, write_synth
 from zs.synth.world import build_world
 
@@ -29,27 +33,22 @@ def test_shipped_segmenter_loads_over_full_vocabulary():
     assert set(default_world_args()) == {"seed", "train", "val", "size"}
 
 
-def test_shipped_clip_loads_and_separates_captions():
-    import open_clip
-    import torch.nn.functional as F
-
-    from zs.synth.clip_eval import load_tiny_clip
-    from zs.synth.world import caption
+def test_shipped_clip_loads_and_retrieves_captions(small_world):
+    from zs.synth.clip_eval import clip_retrieval, load_tiny_clip
 
     config, weights = default_clip_paths()
     assert config.stat().st_size + weights.stat().st_size <= 6 * 2**20
-    model, cfg = load_tiny_clip(config, weights)
+    _, cfg = load_tiny_clip(config, weights)
     assert set(cfg) == {"embed_dim", "vision_cfg", "text_cfg"}
-    caps = [caption(c) for c in build_world().classes]
-    with torch.no_grad():
-        t = F.normalize(model.encode_text(open_clip.tokenize(caps, context_length=cfg["text_cfg"]["context_length"])), dim=-1)
-    sim = t @ t.T
-    assert sim.shape == (len(caps), len(caps)) and float(sim.fill_diagonal_(-1).max()) < 0.999
+    res = clip_retrieval(config, weights, small_world)
+    # attribute captions are retrieved far above chance (colour 1/4, class 1/21)
+    assert res["seen"]["colour"] > 0.6 and res["unseen"]["colour"] > 0.6
+    assert res["seen"]["class"] > 3 * res["chance_class"]
 
 
 @pytest.fixture(scope="module")
 def small_world(tmp_path_factory):
-    return write_synth(tmp_path_factory.mktemp("q") / "w", SynthConfig(seed=5, train=3, val=3, size=64))
+    return write_synth(tmp_path_factory.mktemp("q") / "w", SynthConfig(seed=5, train=3, val=12, size=64))
 
 
 def test_quality_report_on_a_small_world(small_world):
@@ -68,6 +67,6 @@ def test_clip_training_smoke_and_retrieval(small_world, tmp_path):
     from zs.synth.clip_train import ClipTrainConfig, train_clip
 
     config, weights = train_clip(small_world, tmp_path / "clip", ClipTrainConfig(steps=2, batch_size=8), device="cpu")
-    res = clip_retrieval(config, weights, small_world, limit=20)
-    assert res["num_crops"] == 20 and "class" in res["seen"]
+    res = clip_retrieval(config, weights, small_world, limit=10)
+    assert res["num_crops"] == 10 and "class" in res["seen"]
     assert json.loads((tmp_path / "clip" / "manifest.json").read_text())["kind"] == "zs-synth-clip"

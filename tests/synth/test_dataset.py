@@ -97,3 +97,19 @@ def test_cli_synth(tmp_path):
     assert (tmp_path / "c" / "val" / "panoptic.json").is_file()
     r = run_cli(["synth", "--help"])
     assert r.exit_code == 0 and "--seed" in r.output
+
+
+def test_cli_refuses_an_impossible_split(tmp_path):
+    from tests.conftest import run_cli
+    from zs.synth.world import DEFAULT_CLASSES
+
+    classes = [{"name": n, "attributes": a, "seen": True} for n, a, _ in DEFAULT_CLASSES]
+    (tmp_path / "c.json").write_text(json.dumps(classes))
+    r = run_cli(["synth", "--out", tmp_path / "o", "--classes", tmp_path / "c.json", "--no-progress"])
+    assert isinstance(r.exception, ZsError) and "no unseen class" in str(r.exception)
+    classes[0]["seen"] = False  # red circle unseen: red and circle are still shown by seen classes
+    (tmp_path / "c.json").write_text(json.dumps(classes))
+    r = run_cli(["synth", "--out", tmp_path / "o", "--classes", tmp_path / "c.json", "--train", 2, "--val", 2,
+                 "--no-progress"])
+    assert r.exit_code == 0, r.output
+    assert json.loads((tmp_path / "o" / "vocab.json").read_text())["categories"][0]["seen"] is False

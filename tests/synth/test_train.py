@@ -96,6 +96,6 @@ def test_cli_train_segmenter_help_and_error(data, tmp_path):
     from tests.conftest import run_cli
 
     r = run_cli(["train-segmenter", "--help"])
-    assert r.exit_code == 0 and "--resume" not in r.output and "--steps" in r.output
+    assert r.exit_code == 0 and "--steps" in r.output and "--batch-size" in r.output
     r = run_cli(["train-segmenter", "--data", data, "--out", tmp_path / "o", "--config", "nope"])
     assert r.exit_code != 0 and isinstance(r.exception, ZsError)

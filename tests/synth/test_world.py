@@ -2,7 +2,13 @@ import numpy as np
 import pytest
 
 from zs.errors import ConfigError
-from zs.synth.world import DEFAULT_CLASSES, attribute_ambiguity, build_world, caption, semantic_embeddings
+from zs.synth.world import (
+    DEFAULT_CLASSES,
+    attribute_ambiguity,
+    build_world,
+    caption,
+    semantic_embeddings,
+)
 
 
 def test_default_world_split_is_zero_shot():

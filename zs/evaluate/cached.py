@@ -1,8 +1,8 @@
 """Cached evaluation: panoptic/semantic/instance metrics from the store's validation queries and masks.
 
 No backbone, no pixel decoder: per image, the head turns the stored query
-embeddings into class probabilities, the stored (quantised) mask
-probabilities are brought to the image size as Mask2Former does
+embeddings into class probabilities, the stored mask logits
+(``SplitReader.mask_logits``) are brought to the image size as Mask2Former does
 (:func:`zs.evaluate.inference.masks_to_image`), and the shared streaming
 driver (:class:`zs.evaluate.streaming.StreamingEvaluation`) runs Mask2Former's
 inference and folds the image into the metrics. One image in memory at a time.
@@ -114,8 +114,16 @@ def evaluate_cached(store, head, *, tasks=TASKS, limit: int | None = None, split
             "timing": {"seconds": seconds, "images_per_second": evaluation.num_images / max(seconds, 1e-9)}}
 
 
+def _image_masks(reader, row: int, geometry: dict, out_hw, device, upsample: str) -> ImageMasks:
+    """The stored masks of ``row``: logits (Mask2Former's path), or their sigmoid with ``upsample="probs"``."""
+    if upsample == "probs":
+        masks = torch.from_numpy(reader.mask_probs(row)).to(device)  # [Q, h, w]
+        return ImageMasks(masks, geometry, out_hw, is_prob=True, upsample="probs")
+    masks = torch.from_numpy(reader.mask_logits(row)).to(device)  # [Q, h, w]
+    return ImageMasks(masks, geometry, out_hw, is_prob=False)
+
+
 def _evaluate_row(reader, evaluation, gt_reader, rec: dict, class_probs, device, upsample: str) -> None:
-    masks = torch.from_numpy(np.asarray(reader.mask_probs(int(rec["row"])), dtype=np.float32)).to(device)  # [Q, h, w]
     gt = gt_reader.load(int(rec["image_id"]))
-    evaluation.process(gt, class_probs, ImageMasks(masks, row_geometry(rec), gt.ids.shape, is_prob=True,
-                                                   upsample=upsample))
+    masks = _image_masks(reader, int(rec["row"]), row_geometry(rec), gt.ids.shape, device, upsample)
+    evaluation.process(gt, class_probs, masks)

@@ -142,10 +142,10 @@ def _segments_for_store(segments: list[dict]) -> list[dict]:
 
 
 def _mask_canvas(mask_logits: torch.Tensor, geometry: dict, shape: tuple[int, int]) -> np.ndarray:
-    """Sigmoid probs of the image's own frame [Q, ph/4, pw/4], placed top-left in [Q, *shape]."""
+    """Mask logits of the image's own frame [Q, ph/4, pw/4], placed top-left in [Q, *shape] (0 elsewhere)."""
     h, w = geometry["padded_h"] // 4, geometry["padded_w"] // 4
     canvas = np.zeros((mask_logits.shape[0], *shape), np.float32)  # [Q, mh, mw]
-    canvas[:, :h, :w] = torch.sigmoid(mask_logits[:, :h, :w].float()).cpu().numpy()
+    canvas[:, :h, :w] = mask_logits[:, :h, :w].float().cpu().numpy()
     return canvas
 
 
@@ -184,7 +184,7 @@ def map_batch(ctx: Context, items: list[dict], clip_cache: dict) -> list[tuple[i
             rec = ImageRecord(
                 image_id=s.image_id, file_name=s.file_name, height=s.image.shape[0], width=s.image.shape[1],
                 geometry=geo, query_embed=embed[b].numpy(), query_logits=logits[b].numpy(),
-                mask_probs=_mask_canvas(masks[b], geo, ctx.mask_shape) if ctx.mask_shape else None,
+                mask_logits=_mask_canvas(masks[b], geo, ctx.mask_shape) if ctx.mask_shape else None,
                 clip_global=glob, segments=_segments_for_store(s.segments), segment_clip=seg_clip,
                 match_segment=match, match_cost=cost)
             out.append((it["row"], rec))

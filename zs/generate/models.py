@@ -10,6 +10,7 @@ projects them).
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from zs.errors import ZsError
@@ -26,6 +27,10 @@ def _randn(shape, like: torch.Tensor, generator: torch.Generator | None) -> torc
 
 class Generator(nn.Module):
     """Base: semantic buffer, class-id checks, sampling."""
+
+    # True when each generated row depends only on its own class id and noise (no BatchNorm),
+    # so one forward over the concatenated ids equals separate forwards (training fuses them)
+    rows_independent = True
 
     def __init__(self, cfg: GeneratorConfig, semantic: torch.Tensor | None = None):
         super().__init__()
@@ -86,11 +91,47 @@ class GmmnGenerator(Generator):
         return self.net(torch.cat([sem, noise], 1))  # [M, D]
 
 
+def single_token_self_attention(mha: nn.MultiheadAttention, x: torch.Tensor) -> torch.Tensor:
+    """``mha`` over M independent length-1 sequences x [M, D] -> [M, D], computed directly.
+
+    With a single key the softmax weight is exactly 1, so the output is
+    out_proj(dropout(1) * V): the query/key projections cannot change it (in
+    the module's own forward their gradients are exactly 0 too), so they are
+    skipped. Attention dropout drops the weight per (token, head), as in ``mha``.
+    """
+    m, d = x.shape
+    h = mha.num_heads
+    v = F.linear(x, mha.in_proj_weight[2 * d:], mha.in_proj_bias[2 * d:])  # [M, D]
+    if mha.training and mha.dropout > 0:
+        weight = F.dropout(v.new_ones(m, h, 1), mha.dropout, True)  # [M, H, 1] dropped attention weight
+        v = (v.view(m, h, d // h) * weight).view(m, d)  # [M, D]
+    return mha.out_proj(v)  # [M, D]
+
+
+def cross_attention(mha: nn.MultiheadAttention, query: torch.Tensor, memory: torch.Tensor) -> torch.Tensor:
+    """``mha(query, memory, memory)`` for one sequence of M queries over P memory rows -> [M, D].
+
+    The same scaled dot-product attention with dropout on the weights, written
+    out so the packed key/value projection of the memory runs once per call.
+    """
+    (m, d), p, h = query.shape, memory.shape[0], mha.num_heads
+    hd = d // h
+    w, b = mha.in_proj_weight, mha.in_proj_bias
+    q = F.linear(query, w[:d], b[:d]).view(m, h, hd).transpose(0, 1)  # [H, M, hd]
+    k, v = F.linear(memory, w[d:], b[d:]).view(p, 2, h, hd).permute(1, 2, 0, 3)  # [H, P, hd] each
+    attn = torch.softmax((q * hd ** -0.5) @ k.transpose(1, 2), dim=-1)  # [H, M, P]
+    attn = F.dropout(attn, mha.dropout, mha.training)
+    out = (attn @ v).transpose(0, 1).reshape(m, d)  # [M, D]
+    return mha.out_proj(out)
+
+
 class PrimitiveLayer(nn.Module):
     """Post-norm transformer decoder layer with N(0, I) noise after cross-attention (PADing Eq. 1).
 
     The query is one token per class (its projected semantic vector); the
-    memory is the shared set of learned primitives.
+    memory is the shared set of learned primitives. The attention modules are
+    ``nn.MultiheadAttention`` (their parameters and state-dict keys); the
+    forward computes the same attention directly (see the two functions above).
     """
 
     def __init__(self, d: int, heads: int, ffn: int, dropout: float, noise: bool):
@@ -104,11 +145,8 @@ class PrimitiveLayer(nn.Module):
 
     def forward(self, tgt: torch.Tensor, memory: torch.Tensor, generator=None) -> torch.Tensor:
         # tgt [M, D] (M independent length-1 sequences), memory [P, D] (shared primitives)
-        seq = tgt.unsqueeze(1)  # [M, 1, D]
-        tgt = self.norm1(tgt + self.drop1(self.self_attn(seq, seq, seq, need_weights=False)[0].squeeze(1)))
-        q, kv = tgt.unsqueeze(0), memory.unsqueeze(0)  # [1, M, D], [1, P, D]
-        attended = self.cross_attn(q, kv, kv, need_weights=False)[0].squeeze(0)  # [M, D]
-        tgt = tgt + self.drop2(attended)
+        tgt = self.norm1(tgt + self.drop1(single_token_self_attention(self.self_attn, tgt)))
+        tgt = tgt + self.drop2(cross_attention(self.cross_attn, tgt, memory))  # [M, D]
         if self.noise:
             tgt = tgt + _randn(tgt.shape, tgt, generator)  # Z in Eq. 1
         tgt = self.norm2(tgt)
@@ -153,6 +191,8 @@ class VaeGenerator(Generator):
     Training encodes the real seen features; sampling (class projector
     adaptation, SC §3.3) feeds N(0, I) noise through the encoder instead.
     """
+
+    rows_independent = False  # BatchNorm couples the rows of a batch
 
     def __init__(self, cfg: GeneratorConfig, semantic: torch.Tensor | None = None):
         super().__init__(cfg, semantic)

@@ -9,11 +9,39 @@ MLP and a sigmoid.
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 
 def _encoder(d: int, dropout: float) -> nn.Sequential:
     return nn.Sequential(nn.Linear(d, d), nn.Linear(d, d), nn.LeakyReLU(0.2), nn.Dropout(dropout))
+
+
+class PairwiseReluScore(torch.autograd.Function):
+    """z[n, c] = w · relu(a_n + b_c) + bias for every pair, with a hand-written backward.
+
+    a [N, d], b [C, d], w [d], bias [1] -> z [N, C]. Autograd would keep and
+    walk several [N, C, d] tensors (pre-activation, ReLU output, the outer
+    product g ⊗ w and its masked copy); here the backward reads one mask
+    s = 1[a_n + b_c > 0] twice. With G_a[n] = sum_c g[n, c] s[n, c] and
+    G_b[c] = sum_n g[n, c] s[n, c] ([N, d], [C, d]), since relu(x) = 1[x > 0] x:
+    dz/da = w ⊙ G_a, dz/db = w ⊙ G_b, dz/dw = sum_n a_n ⊙ G_a[n] + sum_c b_c ⊙ G_b[c].
+    """
+
+    @staticmethod
+    def forward(ctx, a, b, w, bias):
+        h = (a.unsqueeze(1) + b.unsqueeze(0)).relu_()  # [N, C, d]
+        z = (h.view(-1, h.shape[2]) @ w).view(h.shape[0], h.shape[1]) + bias  # [N, C]
+        ctx.save_for_backward(h.sign_(), a, b, w)  # h becomes the mask s in {0, 1}
+        return z
+
+    @staticmethod
+    def backward(ctx, grad):
+        s, a, b, w = ctx.saved_tensors  # [N, C, d], [N, d], [C, d], [d]
+        ga = torch.bmm(grad.unsqueeze(1), s).squeeze(1)  # [N, d] = sum_c g[n, c] s[n, c]
+        gb = torch.bmm(grad.t().unsqueeze(1), s.transpose(0, 1)).squeeze(1)  # [C, d] = sum_n g[n, c] s[n, c]
+        gw = (a * ga).sum(0) + (b * gb).sum(0)  # [d]
+        return ga * w, gb * w, gw, grad.sum().reshape(1)
 
 
 class RelationNet(nn.Module):
@@ -29,8 +57,9 @@ class RelationNet(nn.Module):
         # W_x x + W_a a + b; computing the two halves apart avoids an [N, C, d+e] tensor.
         d = feat.shape[1]
         w_x, w_a = self.fc1.weight[:, :d], self.fc1.weight[:, d:]  # [d, d], [d, e]
-        hidden = (feat @ w_x.t()).unsqueeze(1) + (sem @ w_a.t() + self.fc1.bias).unsqueeze(0)  # [N, C, d]
-        return torch.sigmoid(self.fc2(torch.relu(hidden))).squeeze(2)  # [N, C]
+        a = F.linear(feat, w_x, self.fc1.bias)  # [N, d]
+        b = sem @ w_a.t()  # [C, d]
+        return torch.sigmoid(PairwiseReluScore.apply(a, b, self.fc2.weight[0], self.fc2.bias))  # [N, C]
 
 
 class Disentangler(nn.Module):

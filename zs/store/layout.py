@@ -22,13 +22,13 @@ import fsspec
 
 from zs.errors import StoreError
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: masks as int16 asinh-coded logits (mask_logits); 1: uint8 probabilities (still read)
 STORE_KIND = "zs-store"
 MANIFEST = "manifest.json"
 SPLIT_META = "split.json"
 ARRAYS = "arrays.zarr"
 TABLES = ("images", "queries", "segments")
-# float16 embeddings; masks are uint8-quantised probabilities (see masks.py)
+# float16 embeddings; masks are int16-coded logits (see masks.py)
 EMBED_DTYPE = "float16"
 CLIP_DTYPE = "float32"
 

@@ -9,7 +9,7 @@ import numpy as np
 
 from zs.errors import StoreError
 from zs.store.layout import ARRAYS, SPLIT_META
-from zs.store.masks import dequantize_probs
+from zs.store.masks import LEGACY_MASK_ARRAY, MASK_ARRAY, decode_logits, dequantize_probs, legacy_logits, sigmoid
 from zs.store.writer import read_split_meta
 
 log = logging.getLogger(__name__)
@@ -103,8 +103,8 @@ class SplitReader:
 
     # -- arrays -----------------------------------------------------------------
     def array(self, name: str):
-        """The raw zarr array (``query_embed``, ``query_logits``, ``mask_probs``, ``clip_global``,
-        ``clip_segment``, ``done``)."""
+        """The raw zarr array (``query_embed``, ``query_logits``, ``mask_logits`` (int16 codes, see
+        ``zs.store.masks``; schema 1: ``mask_probs``), ``clip_global``, ``clip_segment``, ``done``)."""
         if name not in self._group:
             raise StoreError(f"{self._loc.url_of(self.name, ARRAYS)}: no array '{name}'")
         return self._group[name]
@@ -126,10 +126,25 @@ class SplitReader:
     def query_logits(self, rows) -> np.ndarray:
         return self._rows("query_logits", rows).astype(np.float32)  # [n, Q, K+1]
 
-    def mask_probs(self, row: int) -> np.ndarray:
+    @property
+    def mask_array_name(self) -> str:
+        """``mask_logits`` (schema 2, int16 asinh codes) or ``mask_probs`` (schema 1, uint8 probabilities)."""
         if not self.has_masks:
             raise StoreError(f"{self.store.url}: split '{self.name}' has no masks")
-        return dequantize_probs(np.asarray(self.array("mask_probs")[int(row)]))  # [Q, h, w]
+        return LEGACY_MASK_ARRAY if LEGACY_MASK_ARRAY in self._group else MASK_ARRAY
+
+    def mask_logits(self, row: int) -> np.ndarray:
+        """[Q, h, w] float32 mask logits of one image (decoder resolution, the split's mask canvas)."""
+        name = self.mask_array_name
+        codes = np.asarray(self.array(name)[int(row)])
+        return legacy_logits(codes) if name == LEGACY_MASK_ARRAY else decode_logits(codes)  # [Q, h, w]
+
+    def mask_probs(self, row: int) -> np.ndarray:
+        """[Q, h, w] float32 sigmoid probabilities (= sigmoid of ``mask_logits``)."""
+        name = self.mask_array_name
+        if name == LEGACY_MASK_ARRAY:
+            return dequantize_probs(np.asarray(self.array(name)[int(row)]))  # exactly what schema 1 stored
+        return sigmoid(self.mask_logits(row))  # [Q, h, w]
 
     def clip_global(self, rows) -> np.ndarray:
         return self._rows("clip_global", rows).astype(np.float32)  # [n, Dc]
@@ -138,7 +153,7 @@ class SplitReader:
         return self._rows("clip_segment", seg_rows).astype(np.float32)  # [n, Dc]
 
     def dask(self, name: str):
-        """A dask array over ``name`` (chunks = the store's chunks); masks stay uint8 (/255 for probs)."""
+        """A dask array over ``name`` (chunks = the store's chunks); masks stay encoded (``zs.store.masks``)."""
         import dask.array as da
 
         return da.from_zarr(self.array(name))

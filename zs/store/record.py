@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 
 from zs.errors import StoreError
+from zs.store.masks import probs_to_logits
 
 GEOMETRY_KEYS = (
     "resized_h", "resized_w", "padded_h", "padded_w", "flip",
@@ -26,12 +27,13 @@ class ImageRecord:
     geometry: dict
     query_embed: Any  # [Q, D]
     query_logits: Any  # [Q, K+1]
-    mask_probs: Any = None  # [Q, h, w] in [0, 1] | None
+    mask_probs: Any = None  # [Q, h, w] in [0, 1] | None (stored as logits clamped at 1e-6)
     clip_global: Any = None  # [Dc] | None
     segments: list = dataclasses.field(default_factory=list)  # dict(segment_id, category_id, iscrowd, area, bbox)
     segment_clip: Any = None  # [S, Dc] | None
     match_segment: Any = None  # [Q] int, index into segments, -1 = no-object
     match_cost: Any = None  # [Q] float, NaN when unmatched
+    mask_logits: Any = None  # [Q, h, w] float logits | None (preferred over mask_probs when both are given)
 
 
 def to_numpy(x, dtype=None) -> np.ndarray | None:
@@ -61,12 +63,22 @@ def normalized_arrays(rec: ImageRecord, meta: dict, row: int) -> dict:
     _check_shape("query_embed", out["query_embed"], (q, d), row)
     _check_shape("query_logits", out["query_logits"], (q, k1), row)
     if meta.get("mask_shape"):
-        out["mask_probs"] = to_numpy(rec.mask_probs, np.float32)
-        _check_shape("mask_probs", out["mask_probs"], (q, *meta["mask_shape"]), row)
+        out.update(_mask_array(rec, (q, *meta["mask_shape"]), row))
     if meta.get("clip_dim"):
         out["clip_global"] = to_numpy(rec.clip_global, np.float32)
         _check_shape("clip_global", out["clip_global"], (meta["clip_dim"],), row)
     return out
+
+
+def _mask_array(rec: ImageRecord, shape: tuple, row: int) -> dict:
+    """``{"mask_logits": [Q, h, w] float32}`` from the record's logits (or its probabilities)."""
+    if rec.mask_logits is not None:
+        logits = to_numpy(rec.mask_logits, np.float32)
+        _check_shape("mask_logits", logits, shape, row)
+        return {"mask_logits": logits}
+    probs = to_numpy(rec.mask_probs, np.float32)
+    _check_shape("mask_probs", probs, shape, row)
+    return {"mask_logits": probs_to_logits(probs)}
 
 
 def fragment_bytes(rec: ImageRecord, meta: dict, row: int) -> bytes:

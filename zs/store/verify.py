@@ -80,7 +80,7 @@ def _expected_shapes(reader) -> dict:
     n, q = m["num_images"], m["num_queries"]
     shapes = {"query_embed": (n, q, m["query_dim"]), "query_logits": (n, q, m["num_classes"] + 1), "done": (n,)}
     if m.get("mask_shape"):
-        shapes["mask_probs"] = (n, q, *m["mask_shape"])
+        shapes[reader.mask_array_name] = (n, q, *m["mask_shape"])
     if m.get("clip_dim"):
         shapes["clip_global"] = (n, m["clip_dim"])
         if m.get("status") == "complete":
@@ -112,7 +112,7 @@ def _chunk_keys(reader, name: str) -> set[str]:
 def _check_chunks(reader, done: np.ndarray) -> list[str]:
     """Every chunk holding a done row must exist on disk (a missing one would read as zeros)."""
     out = []
-    for name in ("query_embed", "query_logits", "clip_global", "mask_probs", "done"):
+    for name in ("query_embed", "query_logits", "clip_global", "mask_logits", "mask_probs", "done"):
         if name not in reader._group:
             continue
         arr = reader.array(name)

@@ -4,7 +4,7 @@ Write order per image (so a kill at any point loses nothing that was marked
 done, and a resumed write with the same inputs ends bit-identical):
 
 1. ``fragments/<row>.npz`` (table data + segment CLIP tokens), atomically;
-2. its mask chunk (one zarr chunk per image, atomic on local stores);
+2. its mask chunk (one zarr chunk per image, atomic on local stores; ``masks.py``);
 3. buffered per image-chunk: when every row of a chunk is written, the
    ``query_embed``/``query_logits``/``clip_global`` chunks are written whole;
 4. ``done[rows]`` last.
@@ -24,7 +24,10 @@ import numpy as np
 from zs.errors import StoreError
 from zs.store import lock as _lock
 from zs.store.layout import ARRAYS, CLIP_DTYPE, EMBED_DTYPE, SPLIT_META, Location
-from zs.store.masks import embed_compressors, mask_compressors, quantize_probs
+from zs.store.masks import (
+    LEGACY_MASK_ARRAY, MASK_ARRAY, MASK_DTYPE, embed_compressors, encode_logits, mask_attributes, mask_codecs,
+    quantize_probs, sigmoid,
+)
 from zs.store.record import ImageRecord, fragment_bytes, normalized_arrays
 
 log = logging.getLogger(__name__)
@@ -90,9 +93,8 @@ def _create_arrays(loc: Location, split: str, p: dict) -> None:
                    dtype=EMBED_DTYPE, compressors=ec, fill_value=0)
     if p["mask_shape"]:
         h, w = p["mask_shape"]
-        g.create_array("mask_probs", shape=(n, q, h, w), chunks=(1, q, h, w), dtype="uint8",
-                       compressors=mask_compressors(), fill_value=0,
-                       attributes={"encoding": "uint8 probability * 255", "scale": 255})
+        g.create_array(MASK_ARRAY, shape=(n, q, h, w), chunks=(1, q, h, w), dtype=MASK_DTYPE, fill_value=0,
+                       attributes=mask_attributes(), **mask_codecs())
     if p["clip_dim"]:
         g.create_array("clip_global", shape=(n, p["clip_dim"]), chunks=(c, p["clip_dim"]), dtype=CLIP_DTYPE,
                        fill_value=0)
@@ -136,12 +138,18 @@ class SplitWriter:
             return
         arrays = normalized_arrays(rec, self.meta, row)
         self.loc.write_bytes_atomic(fragment_bytes(rec, self.meta, row), self.split, "fragments", f"{row}.npz")
-        if "mask_probs" in arrays:
-            self._arrays["mask_probs"][row] = quantize_probs(arrays.pop("mask_probs"))  # [Q, h, w] uint8
+        if "mask_logits" in arrays:
+            self._write_mask(row, arrays.pop("mask_logits"))
         chunk = row // self.meta["chunk_images"]
         self._buffer.setdefault(chunk, {})[row] = arrays
         if self._chunk_complete(chunk):
             self._flush_chunk(chunk)
+
+    def _write_mask(self, row: int, logits: np.ndarray) -> None:
+        if MASK_ARRAY in self._arrays:
+            self._arrays[MASK_ARRAY][row] = encode_logits(logits)  # [Q, h, w] int16
+        else:  # resuming a schema-1 split: keep its encoding
+            self._arrays[LEGACY_MASK_ARRAY][row] = quantize_probs(sigmoid(logits))  # [Q, h, w] uint8
 
     def close(self) -> None:
         """Flush partial chunks, consolidate the tables (whole-split writer), release the lock."""

@@ -13,12 +13,17 @@ _D = SynthConfig()
 @click.option("--train", "n_train", default=_D.train, show_default=True, type=int, help="Number of training images (seen classes only).")
 @click.option("--val", "n_val", default=_D.val, show_default=True, type=int, help="Number of validation images (all classes).")
 @click.option("--size", default=_D.size, show_default=True, type=int, help="Image side in pixels.")
+@click.option("--classes", "classes_file", default=None, type=click.Path(exists=True, dir_okay=False),
+              help="JSON list of {name, attributes, seen} replacing the default classes (docs/synth.md).")
 @click.option("--progress/--no-progress", default=True, show_default=True)
-def synth_cmd(out, seed, n_train, n_val, size, progress):
+def synth_cmd(out, seed, n_train, n_val, size, classes_file, progress):
     """Write the synthetic world as a COCO panoptic dataset (+ vocab.json, semantic.npy, world.json)."""
     from zs.synth.dataset import write_synth
+    from zs.synth.world import read_classes_file
 
-    path = write_synth(out, SynthConfig(seed=seed, train=n_train, val=n_val, size=size), progress=progress)
+    world = read_classes_file(classes_file) if classes_file else None
+    cfg = SynthConfig(seed=seed, train=n_train, val=n_val, size=size)
+    path = write_synth(out, cfg, world, progress=progress)
     click.echo(f"wrote {path}")
 
 
@@ -73,10 +78,11 @@ def train_clip_cmd(data, out, steps, seed, device, progress):
 @click.option("--clip", "clip_dir", default=None, type=click.Path(exists=True, file_okay=False), help="Also check a tiny CLIP folder (open_clip_config.json + weights.pt).")
 @click.option("--split", default="val", show_default=True)
 @click.option("--limit", default=None, type=int, help="Only the first N images.")
+@click.option("--object-threshold", default=0.8, show_default=True, type=float, help="Panoptic inference score threshold (Mask2Former: 0.8).")
 @click.option("--out", default=None, type=click.Path(dir_okay=False), help="Write the figures as JSON here.")
 @click.option("--device", default="cpu", show_default=True)
 @click.option("--progress/--no-progress", default=True, show_default=True)
-def synth_quality_cmd(data, segmenter, clip_dir, split, limit, out, device, progress):
+def synth_quality_cmd(data, segmenter, clip_dir, split, limit, object_threshold, out, device, progress):
     """Seen PQ, seen accuracy by attribute and unseen mask recall of a segmenter (+ CLIP retrieval)."""
     import json
     from pathlib import Path
@@ -86,7 +92,7 @@ def synth_quality_cmd(data, segmenter, clip_dir, split, limit, out, device, prog
     from zs.synth.quality import segmenter_quality
 
     res = segmenter_quality(segmenter or default_segmenter_path(), data, split=split, device=device,
-                            limit=limit, progress=progress)
+                            limit=limit, object_threshold=object_threshold, progress=progress)
     if clip_dir:
         from zs.synth.clip_eval import clip_retrieval
 

@@ -54,7 +54,7 @@ def clip_retrieval(config_path, weights_path, data_dir, *, split: str = "val", l
     seen = world.vocabulary.seen_mask()
     unseen_idx = np.flatnonzero(~seen)
     zsl = unseen_idx[sim[~seen[labels]][:, unseen_idx].argmax(1)]  # unseen crops among unseen captions only
-    out: dict = {"num_crops": int(len(labels)), "chance_class": 1 / len(world.classes)}
+    out: dict = {"num_crops": len(labels), "chance_class": 1 / len(world.classes)}
     for group, sel in (("seen", seen[labels]), ("unseen", ~seen[labels])):
         hits: dict[str, list[bool]] = {}
         for k, p in zip(labels[sel], pred[sel]):

@@ -31,7 +31,15 @@ import numpy as np
 from zs.errors import ConfigError, ZsError
 from zs.manifest import make_manifest, write_json_atomic
 from zs.synth.dataset import load_world
-from zs.synth.world import COLOURS, DIRECTIONS, PATTERNS, SHAPES, World, WorldClass, caption
+from zs.synth.world import (
+    COLOURS,
+    DIRECTIONS,
+    PATTERNS,
+    SHAPES,
+    World,
+    WorldClass,
+    caption,
+)
 
 log = logging.getLogger(__name__)
 

@@ -25,7 +25,13 @@ from tqdm import tqdm
 from zs.errors import ZsError
 from zs.manifest import make_manifest, read_json, write_json_atomic
 from zs.synth.render import RenderConfig, ids_to_rgb, render_image
-from zs.synth.world import World, attribute_ambiguity, build_world, caption, semantic_embeddings
+from zs.synth.world import (
+    World,
+    attribute_ambiguity,
+    build_world,
+    caption,
+    semantic_embeddings,
+)
 
 log = logging.getLogger(__name__)
 

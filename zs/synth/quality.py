@@ -61,7 +61,8 @@ class _Tally:
         return {k: {"accuracy": float(np.mean(v)), "n": len(v)} for k, v in sorted(self.hits.items())}
 
 
-def _process_image(seg, sample, world, vocab, evaluator, acc: _Tally, recall: _Tally, iou_threshold: float):
+def _process_image(seg, sample, world, vocab, evaluator, acc: _Tally, recall: _Tally, iou_threshold: float,
+                   object_threshold: float):
     import torch
 
     from zs.evaluate.inference import masks_to_image, panoptic_inference
@@ -70,7 +71,8 @@ def _process_image(seg, sample, world, vocab, evaluator, acc: _Tally, recall: _T
     out = seg(seg.collate([x]))
     probs = out.class_logits[0].float().softmax(-1).cpu()  # [Q,K+1]
     masks = masks_to_image(out.mask_logits[0].cpu(), geometry, sample.image.shape[:2], is_prob=False)  # [Q,H,W]
-    pred, pred_segments = panoptic_inference(probs, masks, torch.from_numpy(vocab.isthing_mask()))
+    pred, pred_segments = panoptic_inference(probs, masks, torch.from_numpy(vocab.isthing_mask()),
+                                             object_threshold=object_threshold)
     evaluator.process(sample.segment_map, sample.segments, pred.numpy(),
                       [{"id": s["id"], "category_id": vocab.ids[s["label"]]} for s in pred_segments],
                       image_id=sample.image_id)
@@ -94,6 +96,7 @@ def segmenter_quality(
     device: str = "cpu",
     limit: int | None = None,
     iou_threshold: float = 0.5,
+    object_threshold: float = 0.8,
     progress: bool = False,
 ) -> dict:
     """Seen PQ, attribute accuracy and mask recall of ``segmenter`` on ``data_dir/split``."""
@@ -112,15 +115,16 @@ def segmenter_quality(
     acc, recall = _Tally(), _Tally()
     n = len(ds) if limit is None else min(limit, len(ds))
     for i in tqdm(range(n), desc="quality", disable=not progress):
-        _process_image(seg, ds[i], world, vocab, evaluator, acc, recall, iou_threshold)
+        _process_image(seg, ds[i], world, vocab, evaluator, acc, recall, iou_threshold, object_threshold)
     pq = evaluator.evaluate()
     return {
         "segmenter": str(segmenter),
         "data": str(data_dir),
         "split": split,
         "num_images": n,
+        "object_threshold": object_threshold,
         "pq": {k: pq.get(k) for k in ("all", "things", "stuff", "seen", "unseen", "hm")},
         "seen_accuracy": acc.summary(),
         "chance": ATTRIBUTE_CHANCE,
-        "mask_recall_iou>=%.2f" % iou_threshold: recall.summary(),
+        f"mask_recall_iou>={iou_threshold:.2f}": recall.summary(),
     }

@@ -23,7 +23,14 @@ import numpy as np
 from zs.errors import ConfigError, ZsError
 from zs.manifest import make_manifest, read_json, write_json_atomic
 from zs.synth.segmenter_config import SegmenterConfig, build_mask2former_config
-from zs.synth.train_data import IMAGENET_MEAN, IMAGENET_STD, collate, load_target, load_vocabulary, read_seen_split
+from zs.synth.train_data import (
+    IMAGENET_MEAN,
+    IMAGENET_STD,
+    collate,
+    load_target,
+    load_vocabulary,
+    read_seen_split,
+)
 
 log = logging.getLogger(__name__)
 CHECKPOINT = "checkpoint.pt"

@@ -162,3 +162,15 @@ def caption(c: WorldClass) -> str:
     if c.isthing:
         return f"a {c.attributes['colour']} {c.attributes['shape']}"
     return f"{c.attributes['direction']} {c.attributes['pattern']} texture"
+
+
+def read_classes_file(path) -> World:
+    """A World from a JSON list of {"name", "attributes", "seen"} (``zs synth --classes``)."""
+    from zs.manifest import read_json
+
+    doc = read_json(path)
+    try:
+        classes = [(str(c["name"]), dict(c["attributes"]), bool(c["seen"])) for c in doc]
+    except (KeyError, TypeError, ValueError) as e:
+        raise ConfigError(f"{path}: expected a list of {{name, attributes, seen}} ({e!r})") from None
+    return build_world(classes)
