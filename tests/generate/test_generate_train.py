@@ -160,8 +160,9 @@ def test_cli_fit_and_sample(toy_store, tmp_path):
 
     g = tmp_path / "g"
     r = run_cli(["fit-generator", "--store", toy_store, "--out", g, "--iterations", 2, "--batch-images", 4,
-                 "--num-primitives", 16, "--device", "cpu", "--no-progress"])
+                 "--num-primitives", 16, "--device", "cpu", "--no-progress", "--threads", 1])
     assert r.exit_code == 0, r.output
+    assert torch.get_num_threads() == 1
     r = run_cli(["sample", "--generator", g, "--classes", "unseen", "--per-class", 5, "--out", tmp_path / "f.npz",
                  "--device", "cpu"])
     assert r.exit_code == 0, r.output

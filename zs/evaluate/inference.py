@@ -64,10 +64,13 @@ def masks_to_image(mask: torch.Tensor, geometry: dict, out_hw: tuple[int, int], 
         x = torch.logit(x.clamp(PROB_EPS, 1 - PROB_EPS))  # [1, Q, h, w] logits
     x = F.interpolate(x, size=padded, mode="bilinear", align_corners=False)  # [1, Q, Hp, Wp]
     x = x[:, :, : resized[0], : resized[1]]  # [1, Q, Hr, Wr]
-    x = F.interpolate(x, size=tuple(int(s) for s in out_hw), mode="bilinear", align_corners=False)[0]  # [Q, H, W]
+    out_hw = tuple(int(s) for s in out_hw)
+    if tuple(x.shape[-2:]) != out_hw:  # a same-size bilinear resize is the identity: skipped
+        x = F.interpolate(x, size=out_hw, mode="bilinear", align_corners=False)  # [1, Q, H, W]
+    x = x[0].contiguous()  # [Q, H, W] (elementwise kernels round differently on strided views)
     if geometry.get("flip"):
         x = x.flip(-1)
-    return x if as_prob else x.sigmoid()
+    return x if as_prob else x.sigmoid_()  # in place: x is a fresh buffer
 
 
 def _check_inputs(class_probs: torch.Tensor, mask_probs: torch.Tensor) -> None:
@@ -97,38 +100,56 @@ def panoptic_inference(
     num_classes = class_probs.shape[1] - 1
     scores, labels = class_probs.max(-1)  # [Q], [Q]
     keep = labels.ne(num_classes) & (scores > object_threshold)
-    cur_scores, cur_classes, cur_masks = scores[keep], labels[keep], mask_probs[keep]  # [q], [q], [q, H, W]
+    cur_masks = mask_probs if bool(keep.all()) else mask_probs[keep]  # [q, H, W] (no copy when all are kept)
+    cur_scores, cur_classes = scores[keep], labels[keep]  # [q], [q]
     seg = torch.zeros(mask_probs.shape[-2:], dtype=torch.int32, device=mask_probs.device)  # [H, W]
-    segments: list[dict] = []
     if cur_masks.shape[0] == 0:
-        return seg, segments
-    cur_prob_masks = cur_scores.view(-1, 1, 1) * cur_masks  # [q, H, W]
-    cur_mask_ids = cur_prob_masks.argmax(0)  # [H, W]
-    isthing = isthing.to("cpu")
+        return seg, []
+    cur_mask_ids = (cur_scores.view(-1, 1, 1) * cur_masks).max(0).indices  # [H, W] (first max, as argmax)
+    won = cur_masks.gather(0, cur_mask_ids[None])[0] >= 0.5  # [H, W]: the winner's own mask is >= 0.5
+    q = cur_masks.shape[0]
+    areas = {  # per kept query: pixels won, pixels with mask >= 0.5, pixels won with mask >= 0.5
+        "mask": torch.bincount(cur_mask_ids.flatten(), minlength=q).tolist(),
+        "original": (cur_masks >= 0.5).flatten(1).sum(1).tolist(),
+        "final": torch.bincount(cur_mask_ids[won], minlength=q).tolist(),
+    }
+    segment_of, segments = _assign_segments(cur_classes.tolist(), cur_scores.tolist(), areas, isthing.to("cpu"),
+                                            overlap_threshold)
+    lut = torch.tensor(segment_of, dtype=torch.int32, device=seg.device)  # [q] segment id per query (0: none)
+    seg = torch.where(won, lut[cur_mask_ids], seg)  # [H, W]
+    return seg, segments
+
+
+def _assign_segments(classes: list[int], scores: list[float], areas: dict, isthing: torch.Tensor,
+                     overlap_threshold: float) -> tuple[list[int], list[dict]]:
+    """Mask2Former's per-query loop on pixel counts: which kept query becomes which segment.
+
+    A query is dropped when it wins no pixel, has no mask >= 0.5 pixel, wins
+    none of those, or wins < ``overlap_threshold`` of its mask; stuff of a
+    class seen before is merged into that class's first segment. Returns
+    (segment id per query, 0 = dropped; segments in creation order).
+    """
+    segment_of = [0] * len(classes)
+    segments: list[dict] = []
     stuff_memory: dict[int, dict] = {}
-    for k in range(cur_classes.shape[0]):
-        pred_class = int(cur_classes[k])
+    for k, (pred_class, score) in enumerate(zip(classes, scores)):
         thing = bool(isthing[pred_class])
-        wins = cur_mask_ids == k  # [H, W]
-        binary = cur_masks[k] >= 0.5  # [H, W]
-        mask = wins & binary
-        mask_area, original_area, area = int(wins.sum()), int(binary.sum()), int(mask.sum())
+        mask_area, original_area, area = areas["mask"][k], areas["original"][k], areas["final"][k]
         if mask_area == 0 or original_area == 0 or area == 0:
             continue
         if mask_area / original_area < overlap_threshold:
             continue
         if not thing and pred_class in stuff_memory:  # merge stuff regions of one class
             merged = stuff_memory[pred_class]
-            seg[mask] = merged["id"]
+            segment_of[k] = merged["id"]
             merged["area"] += area
             continue
-        segment = {"id": len(segments) + 1, "label": pred_class, "isthing": thing,
-                   "score": float(cur_scores[k]), "area": area}
-        seg[mask] = segment["id"]
+        segment = {"id": len(segments) + 1, "label": pred_class, "isthing": thing, "score": score, "area": area}
+        segment_of[k] = segment["id"]
         segments.append(segment)
         if not thing:
             stuff_memory[pred_class] = segment
-    return seg, segments
+    return segment_of, segments
 
 
 def semantic_inference(class_probs: torch.Tensor, mask_probs: torch.Tensor) -> torch.Tensor:
@@ -152,6 +173,20 @@ def instance_inference(
     Returns dict(scores [n], labels [n], masks [n, H, W] bool), sorted by score.
     """
     _check_inputs(class_probs, mask_probs)
+    top_scores, labels, queries = instance_candidates(class_probs, isthing, topk)  # [n] each
+    uniq, inverse = torch.unique(queries, return_inverse=True)  # [u], [n]
+    masks, mask_scores = instance_mask_scores(mask_probs[uniq])  # [u, H, W] bool, [u]
+    final = top_scores * mask_scores[inverse]  # [n]
+    order = final.argsort(descending=True, stable=True)
+    return {"scores": final[order], "labels": labels[order], "masks": masks[inverse[order]]}
+
+
+def instance_candidates(class_probs: torch.Tensor, isthing: torch.Tensor,
+                        topk: int = TOPK_PER_IMAGE) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The top-``topk`` (query, class) pairs over all K classes, then thing classes only.
+
+    class_probs [Q, K+1] -> (class prob [n], label [n], query [n]), in top-k order.
+    """
     num_queries, num_classes = class_probs.shape[0], class_probs.shape[1] - 1
     scores = class_probs[:, :-1]  # [Q, K]
     k = min(int(topk), num_queries * num_classes)
@@ -159,12 +194,16 @@ def instance_inference(
     labels = top_idx % num_classes  # [k]
     queries = top_idx // num_classes  # [k]
     keep = isthing.to(labels.device)[labels]  # [k]
-    top_scores, labels, queries = top_scores[keep], labels[keep], queries[keep]
-    probs = mask_probs[queries]  # [n, H, W]
-    masks = probs > 0.5  # [n, H, W]
-    binary = masks.flatten(1).float()  # [n, H*W]
-    mask_scores = (probs.flatten(1) * binary).sum(1) / (binary.sum(1) + 1e-6)  # [n]
-    final = top_scores * mask_scores  # [n]
-    order = final.argsort(descending=True, stable=True)
-    return {"scores": final[order], "labels": labels[order], "masks": masks[order]}
+    return top_scores[keep], labels[keep], queries[keep]
 
+
+def instance_mask_scores(mask_probs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Binary masks (prob > 0.5) and mean mask prob inside them; [u, H, W] -> ([u, H, W] bool, [u]).
+
+    Mask2Former: ``(probs * binary).sum / (binary.sum + 1e-6)``; the same sums
+    (``where`` gives exactly ``p * 1`` and ``p * 0``; pixel counts are exact).
+    """
+    masks = mask_probs > 0.5  # [u, H, W]
+    inside = torch.where(masks, mask_probs, 0.0).flatten(1).sum(1)  # [u]
+    count = masks.flatten(1).sum(1).float()  # [u]
+    return masks, inside / (count + 1e-6)

@@ -98,7 +98,8 @@ def encode_rle(masks: np.ndarray) -> list[dict]:
 
     if len(masks) == 0:
         return []
-    rles = mask_util.encode(np.asfortranarray(masks.transpose(1, 2, 0).astype(np.uint8)))
+    masks = np.asfortranarray(masks.transpose(1, 2, 0))  # [H, W, n], the layout pycocotools reads
+    rles = mask_util.encode(masks.view(np.uint8) if masks.dtype == bool else masks.astype(np.uint8, order="F"))
     for rle in rles:
         rle["counts"] = rle["counts"].decode("ascii")
     return rles
@@ -224,7 +225,7 @@ class StreamingEvaluation:
 
     def _process_semantic(self, gt, class_probs, mask_probs) -> None:
         sem = inference.semantic_inference(class_probs, mask_probs)  # [K, H, W]
-        pred = sem.argmax(0).cpu().numpy()  # [H, W]
+        pred = sem.max(0).indices.cpu().numpy()  # [H, W] (first max, as argmax; several times faster on CPU)
         self.semantic.process(semantic_ground_truth(gt, self.index_of_id), pred)
         if self.writer:
             self.writer.write_semantic(gt.file_name, pred)
@@ -239,14 +240,24 @@ class StreamingEvaluation:
                 "id": len(self.gt_annotations) + 1, "image_id": gt.image_id, "category_id": int(seg["category_id"]),
                 "segmentation": rle, "area": float(seg.get("area", 0)) or float((gt.ids == seg["id"]).sum()),
                 "bbox": list(seg.get("bbox", [0, 0, 0, 0])), "iscrowd": int(seg.get("iscrowd", 0))})
+        self._instance_predictions(gt.image_id, class_probs, masks)
+
+    def _instance_predictions(self, image_id: int, class_probs, masks: ImageMasks) -> None:
+        """``instance_inference`` on the queries in the top-k pairs, each query's mask scored and RLE-encoded once."""
         k = min(self.infer.topk, class_probs[:, :-1].numel())
         top = torch.unique(class_probs[:, :-1].flatten().topk(k).indices // (class_probs.shape[1] - 1))  # queries
-        out = inference.instance_inference(class_probs[top], masks.select(top), self.isthing.to(class_probs.device),
-                                           topk=self.infer.topk)
-        rles = encode_rle(out["masks"].cpu().numpy())
-        for score, label, rle in zip(out["scores"].tolist(), out["labels"].tolist(), rles):
-            self.results.append({"image_id": gt.image_id, "category_id": self.vocab.ids[label],
-                                 "segmentation": rle, "score": float(score)})
+        scores, labels, queries = inference.instance_candidates(class_probs[top], self.isthing.to(class_probs.device),
+                                                                topk=self.infer.topk)  # [n] each
+        uniq, inverse = torch.unique(queries, return_inverse=True)  # [u] (positions in top), [n]
+        probs = masks.select(top)  # [t, H, W] (the same queries as before: bit-identical upsampling)
+        binary, mask_scores = inference.instance_mask_scores(probs[uniq.to(probs.device)])  # [u, H, W], [u]
+        final = scores * mask_scores[inverse]  # [n]
+        order = final.argsort(descending=True, stable=True)
+        rles = encode_rle(binary.cpu().numpy())
+        labels, inverse, final = labels[order].tolist(), inverse[order].tolist(), final[order].tolist()
+        for label, u, score in zip(labels, inverse, final):
+            self.results.append({"image_id": image_id, "category_id": self.vocab.ids[label],
+                                 "segmentation": dict(rles[u]), "score": score})
 
     def evaluate(self) -> dict:
         """{task: metrics block} as the metrics module returns them, + unseen_confusion."""

@@ -54,7 +54,7 @@ OPENAI_STD = (0.26862954, 0.26130258, 0.27577711)
 
 @dataclasses.dataclass(frozen=True)
 class ClipTrainConfig:
-    steps: int = 800
+    steps: int = 1500
     batch_size: int = 64
     lr: float = 2e-3
     weight_decay: float = 0.05
@@ -96,6 +96,24 @@ def masked_crop(image: np.ndarray, mask: np.ndarray, size: int, *, fill=(0, 0, 0
     return np.asarray(Image.fromarray(out.astype(np.uint8)).resize((size, size), Image.BILINEAR))
 
 
+def tight_crop(image: np.ndarray, mask: np.ndarray, size: int) -> np.ndarray:
+    """zs.extract.clip's segment view: outside-mask pixels -> CLIP mean colour, the mask's box, bicubic resize."""
+    from PIL import Image
+
+    ys, xs = np.nonzero(mask)
+    crop = image[ys.min(): ys.max() + 1, xs.min(): xs.max() + 1].copy()
+    crop[~mask[ys.min(): ys.max() + 1, xs.min(): xs.max() + 1]] = np.round(np.array(OPENAI_MEAN) * 255).astype(np.uint8)
+    return np.asarray(Image.fromarray(crop).resize((size, size), Image.BICUBIC))
+
+
+def random_crop_view(image: np.ndarray, mask: np.ndarray, size: int, rng) -> np.ndarray:
+    """Half the time zs.extract's tight view, else a square view with a black or random fill."""
+    if rng.random() < 0.5:
+        return tight_crop(image, mask, size)
+    fill = (0, 0, 0) if rng.random() < 0.5 else tuple(int(v) for v in rng.integers(0, 256, 3))
+    return masked_crop(image, mask, size, fill=fill)
+
+
 def segment_crops(data_dir: str | Path, split: str, size: int, limit: int | None = None, seed: int = 0):
     """(crops uint8 [N,size,size,3], class index [N]) of the split's GT segments (fill colour varies)."""
     from zs.extract.datasets import CocoPanoptic
@@ -109,8 +127,7 @@ def segment_crops(data_dir: str | Path, split: str, size: int, limit: int | None
     for i in range(len(ds)):
         sample = ds[i]
         for s in sample.segments:
-            fill = (0, 0, 0) if rng.random() < 0.5 else tuple(int(v) for v in rng.integers(0, 256, 3))
-            crops.append(masked_crop(sample.image, sample.segment_map == s["id"], size, fill=fill))
+            crops.append(random_crop_view(sample.image, sample.segment_map == s["id"], size, rng))
             labels.append(vocab.index_of_id(s["category_id"]))
             if limit is not None and len(crops) >= limit:
                 return np.stack(crops), np.array(labels, np.int64)
@@ -216,8 +233,7 @@ def rendered_crops(world: World, n_images: int, size: int, seed: int):
         rng = np.random.default_rng([seed, 99, i])
         image, ids, segments = render_image(world.things(), world.stuff(), RenderConfig(size=size), rng)
         for s in segments:
-            fill = (0, 0, 0) if rng.random() < 0.5 else tuple(int(v) for v in rng.integers(0, 256, 3))
-            crops.append(masked_crop(image, ids == s["id"], size, fill=fill))
+            crops.append(random_crop_view(image, ids == s["id"], size, rng))
             labels.append(s["category_id"] - 1)
     return np.stack(crops), np.array(labels, np.int64)
 
