@@ -88,6 +88,14 @@ def _process_image(seg, sample, world, vocab, evaluator, acc: _Tally, recall: _T
                 acc.add(name, hit)
 
 
+def _group_pq(pq: dict, world: World, isthing: bool) -> float | None:
+    """Unweighted mean PQ over the counted seen classes of one kind (as panopticapi averages)."""
+    vals = [pq["per_class"][str(c.id)]["pq"] for c in world.classes
+            if c.seen and c.isthing == isthing and str(c.id) in pq["per_class"]
+            and pq["per_class"][str(c.id)].get("counted", True)]
+    return float(np.mean(vals)) if vals else None
+
+
 def segmenter_quality(
     segmenter: str | Path,
     data_dir: str | Path,
@@ -117,13 +125,15 @@ def segmenter_quality(
     for i in tqdm(range(n), desc="quality", disable=not progress):
         _process_image(seg, ds[i], world, vocab, evaluator, acc, recall, iou_threshold, object_threshold)
     pq = evaluator.evaluate()
+    pq["seen_things"] = _group_pq(pq, world, isthing=True)
+    pq["seen_stuff"] = _group_pq(pq, world, isthing=False)
     return {
         "segmenter": str(segmenter),
         "data": str(data_dir),
         "split": split,
         "num_images": n,
         "object_threshold": object_threshold,
-        "pq": {k: pq.get(k) for k in ("all", "things", "stuff", "seen", "unseen", "hm")},
+        "pq": {k: pq.get(k) for k in ("all", "things", "stuff", "seen", "unseen", "hm", "seen_things", "seen_stuff")},
         "seen_accuracy": acc.summary(),
         "chance": ATTRIBUTE_CHANCE,
         f"mask_recall_iou>={iou_threshold:.2f}": recall.summary(),

@@ -42,7 +42,7 @@ class SegmenterConfig:
     max_size: int = 64
     size_divisor: int = 32
     # schedule
-    steps: int = 2000
+    steps: int = 4000
     batch_size: int = 8
     lr: float = 1e-3
     weight_decay: float = 0.05
