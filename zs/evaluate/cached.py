@@ -10,6 +10,7 @@ inference and folds the image into the metrics. One image in memory at a time.
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 from pathlib import Path
@@ -105,8 +106,9 @@ def evaluate_cached(store, head, *, tasks=TASKS, limit: int | None = None, split
         for start in range(0, len(records), EMBED_BATCH):
             batch = records[start:start + EMBED_BATCH]
             probs = _class_probs(reader, head, np.array([r["row"] for r in batch]), device)  # [n, Q, K+1]
-            for rec, class_probs in zip(batch, probs):
-                _evaluate_row(reader, evaluation, gt_reader, rec, class_probs, device, infer.mask_upsample)
+            load = functools.partial(_load_row, reader, gt_reader, device=device, upsample=infer.mask_upsample)
+            for (gt, masks), class_probs in zip(prefetched(load, batch), probs):
+                evaluation.process(gt, class_probs, masks)
                 bar.update(1)
     seconds = time.perf_counter() - t0
     metrics = evaluation.evaluate()
@@ -123,7 +125,27 @@ def _image_masks(reader, row: int, geometry: dict, out_hw, device, upsample: str
     return ImageMasks(masks, geometry, out_hw, is_prob=False)
 
 
-def _evaluate_row(reader, evaluation, gt_reader, rec: dict, class_probs, device, upsample: str) -> None:
+def _load_row(reader, gt_reader, rec: dict, *, device, upsample: str):
+    """Ground truth and stored masks of one images-table record."""
     gt = gt_reader.load(int(rec["image_id"]))
-    masks = _image_masks(reader, int(rec["row"]), row_geometry(rec), gt.ids.shape, device, upsample)
-    evaluation.process(gt, class_probs, masks)
+    return gt, _image_masks(reader, int(rec["row"]), row_geometry(rec), gt.ids.shape, device, upsample)
+
+
+def prefetched(load, items):
+    """Yield ``load(item)`` for each item, loading the next one in a background thread meanwhile.
+
+    Reading and decoding an image's masks and ground-truth PNG (zstd, numpy, PIL: they release
+    the GIL) overlaps the previous image's inference; two images are in memory at a time.
+    """
+    from concurrent.futures import ThreadPoolExecutor
+
+    items = list(items)
+    if not items:
+        return
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="zs-eval-prefetch") as pool:
+        future = pool.submit(load, items[0])
+        for i in range(len(items)):
+            result = future.result()
+            if i + 1 < len(items):
+                future = pool.submit(load, items[i + 1])
+            yield result

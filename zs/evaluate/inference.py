@@ -8,6 +8,14 @@ Mask2Former's ``MaskFormer.panoptic_inference`` / ``semantic_inference`` /
 
 Inputs are class *probabilities* (softmax over K+1, last = no-object) and mask
 *probabilities* at the output resolution (``masks_to_image`` gets them there).
+
+Fast, but bit-identical to the plain loops (``tests/evaluate/test_fast_paths.py``):
+``max(0).indices`` instead of ``argmax(0)`` (same first-max rule, many times faster
+on CPU), per-query pixel counts by ``bincount`` instead of a loop over queries,
+instance mask scores once per distinct query. What is *not* done, because it
+changes low bits: cropping before upsampling, resizing strided views or other
+memory layouts, sigmoid on strided views (PyTorch's vectorised and scalar
+kernels round differently).
 """
 
 from __future__ import annotations
@@ -110,7 +118,7 @@ def panoptic_inference(
     q = cur_masks.shape[0]
     areas = {  # per kept query: pixels won, pixels with mask >= 0.5, pixels won with mask >= 0.5
         "mask": torch.bincount(cur_mask_ids.flatten(), minlength=q).tolist(),
-        "original": (cur_masks >= 0.5).flatten(1).sum(1).tolist(),
+        "original": (cur_masks >= 0.5).flatten(1).view(torch.uint8).sum(1, dtype=torch.int32).tolist(),
         "final": torch.bincount(cur_mask_ids[won], minlength=q).tolist(),
     }
     segment_of, segments = _assign_segments(cur_classes.tolist(), cur_scores.tolist(), areas, isthing.to("cpu"),
@@ -200,10 +208,11 @@ def instance_candidates(class_probs: torch.Tensor, isthing: torch.Tensor,
 def instance_mask_scores(mask_probs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Binary masks (prob > 0.5) and mean mask prob inside them; [u, H, W] -> ([u, H, W] bool, [u]).
 
-    Mask2Former: ``(probs * binary).sum / (binary.sum + 1e-6)``; the same sums
-    (``where`` gives exactly ``p * 1`` and ``p * 0``; pixel counts are exact).
+    Mask2Former's ``(probs * binary).sum / (binary.sum + 1e-6)``, per query (row sums do not depend
+    on the other rows, so scoring each distinct query once gives the same numbers). ``threshold``
+    gives exactly the summed values ``p * 1.0`` / ``p * 0.0`` (p >= 0) in one pass.
     """
     masks = mask_probs > 0.5  # [u, H, W]
-    inside = torch.where(masks, mask_probs, 0.0).flatten(1).sum(1)  # [u]
-    count = masks.flatten(1).sum(1).float()  # [u]
+    inside = F.threshold(mask_probs.flatten(1), 0.5, 0.0).sum(1)  # [u]: sum of p over p > 0.5
+    count = masks.flatten(1).view(torch.uint8).sum(1, dtype=torch.int32).float()  # [u] exact pixel counts
     return masks, inside / (count + 1e-6)

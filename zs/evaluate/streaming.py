@@ -151,9 +151,11 @@ class ImageMasks:
         self._all: torch.Tensor | None = None
 
     def select(self, index: torch.Tensor | None = None) -> torch.Tensor:
-        """Probabilities [n, H, W] of the queries ``index`` (all when None)."""
+        """Probabilities [n, H, W] of the queries ``index`` (all when None); read-only (may be shared)."""
         if self._all is not None:
-            return self._all if index is None else self._all[index]
+            if index is None or _is_every_query(index, self._all.shape[0]):
+                return self._all  # no copy
+            return self._all.index_select(0, index.to(self._all.device))
         if index is not None and index.numel() == 0:
             return torch.zeros((0, *self.out_hw), device=self.masks.device)
         masks = self.masks if index is None else self.masks[index.to(self.masks.device)]
@@ -162,6 +164,11 @@ class ImageMasks:
         if index is None:
             self._all = out
         return out
+
+
+def _is_every_query(index: torch.Tensor, num_queries: int) -> bool:
+    """``index`` is 0..Q-1 in order (the callers pass sorted, distinct indices)."""
+    return index.numel() == num_queries and bool((index.cpu() == torch.arange(num_queries)).all())
 
 
 @dataclasses.dataclass
@@ -249,8 +256,10 @@ class StreamingEvaluation:
         scores, labels, queries = inference.instance_candidates(class_probs[top], self.isthing.to(class_probs.device),
                                                                 topk=self.infer.topk)  # [n] each
         uniq, inverse = torch.unique(queries, return_inverse=True)  # [u] (positions in top), [n]
-        probs = masks.select(top)  # [t, H, W] (the same queries as before: bit-identical upsampling)
-        binary, mask_scores = inference.instance_mask_scores(probs[uniq.to(probs.device)])  # [u, H, W], [u]
+        probs = masks.select(top)  # [t, H, W] (upsampling the same query set always gives the same bits)
+        if len(uniq) < len(top):
+            probs = probs[uniq.to(probs.device)]  # [u, H, W]
+        binary, mask_scores = inference.instance_mask_scores(probs)  # [u, H, W] bool, [u]
         final = scores * mask_scores[inverse]  # [n]
         order = final.argsort(descending=True, stable=True)
         rles = encode_rle(binary.cpu().numpy())
