@@ -22,7 +22,7 @@ from typing import Any, Callable
 
 from zs.errors import ConfigError, ZsError
 from zs.manifest import hash_obj, make_manifest, read_json, sha256_file, write_json_atomic
-from zs.pipelines.spec import Spec
+from zs.pipelines.spec import Spec, dependencies as _deps  # works on Planned too (.inputs)
 
 log = logging.getLogger(__name__)
 
@@ -240,16 +240,6 @@ def run_plan(planned: dict[str, Planned], ctx: RunContext, *, dask_workers: int 
         if on_stage:
             on_stage(rep)
     return reports
-
-
-def _deps(p: Planned) -> list[str]:
-    out: list[str] = []
-    for ref in p.inputs.values():
-        if isinstance(ref, list):
-            out.extend(ref)
-        elif ref is not None:
-            out.append(ref)
-    return out
 
 
 def _remote_stage(p: Planned, ctx: RunContext, *ups: StageReport) -> StageReport:
