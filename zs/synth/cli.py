@@ -62,7 +62,13 @@ def train_segmenter_cmd(data, config, out, split, vocab_path, steps, batch_size,
 @click.option("--device", default="auto", show_default=True, help="auto | cpu | cuda[:N]")
 @click.option("--progress/--no-progress", default=True, show_default=True)
 def train_clip_cmd(data, out, steps, seed, device, progress):
-    """Train the tiny open_clip model on seen-class segment crops vs attribute captions."""
+    """Train the tiny open_clip model: masked crops vs attribute captions.
+
+    Crops are rendered from every shape x colour and pattern x direction
+    combination (unseen ones included, as real CLIP has seen the classes the
+    segmenter never saw); the segmenter and the dataset's train split stay
+    seen-only. See docs/synth.md.
+    """
     import dataclasses
 
     from zs.synth.clip_train import ClipTrainConfig, train_clip
