@@ -8,27 +8,15 @@
 
 from __future__ import annotations
 
-import io
 from typing import Sequence
 
 import numpy as np
 
 from zs.errors import ConfigError
 from zs.evaluate.diagnose.figures import class_centres, pairwise_distances
+from zs.evaluate.plots import _figure, _png  # one figure/PNG helper for all report plots
 
 EMBEDDINGS = ("pca", "tsne")
-
-
-def _figure(width: float, height: float):
-    from matplotlib.figure import Figure
-
-    return Figure(figsize=(width, height), dpi=100)
-
-
-def _png(fig) -> bytes:
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", bbox_inches="tight")
-    return buf.getvalue()
 
 
 def embed_2d(x: np.ndarray, method: str = "pca", seed: int = 0) -> np.ndarray:
