@@ -30,7 +30,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from zs.errors import ProvenanceError, ZsError
-from zs.manifest import read_json, write_json_atomic
+from zs.manifest import read_json
 
 HEAD_FORMAT = 1
 
@@ -136,14 +136,9 @@ def build_head(cfg: HeadConfig, class_embed: torch.Tensor | None = None) -> _Cal
 
 def save_head(head: _CalibratedHead, out_dir: str | os.PathLike, manifest: dict) -> Path:
     """Write config.json, weights.pt and manifest.json into ``out_dir``."""
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    tmp = out / ".weights.pt.tmp"
-    torch.save({k: v.detach().cpu() for k, v in head.state_dict().items()}, tmp)
-    os.replace(tmp, out / "weights.pt")
-    write_json_atomic(out / "config.json", {"format": HEAD_FORMAT, **dataclasses.asdict(head.cfg)})
-    write_json_atomic(out / "manifest.json", manifest)
-    return out
+    from zs.artifact import save_module
+
+    return save_module(head, head.cfg, HEAD_FORMAT, out_dir, manifest)
 
 
 def load_head(path: str | os.PathLike, map_location: str | torch.device = "cpu") -> _CalibratedHead:
@@ -151,13 +146,9 @@ def load_head(path: str | os.PathLike, map_location: str | torch.device = "cpu")
     p = Path(path)
     if not (p / "config.json").is_file() or not (p / "weights.pt").is_file():
         raise ZsError(f"{p}: not a zs head (expected config.json and weights.pt)")
-    raw = read_json(p / "config.json")
-    raw.pop("format", None)
-    known = {f.name for f in dataclasses.fields(HeadConfig)}
-    unknown = sorted(set(raw) - known)
-    if unknown:
-        raise ZsError(f"{p}/config.json: unknown keys {unknown}")
-    cfg = HeadConfig(**raw)
+    from zs.artifact import read_config
+
+    cfg = read_config(p, HeadConfig, HEAD_FORMAT)
     head = build_head(cfg)
     state = torch.load(p / "weights.pt", map_location=map_location, weights_only=True)
     try:

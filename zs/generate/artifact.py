@@ -8,7 +8,6 @@ the vocabulary itself (so ``zs sample --classes unseen`` needs no store).
 
 from __future__ import annotations
 
-import dataclasses
 import os
 from pathlib import Path
 
@@ -17,7 +16,8 @@ import torch
 from zs.errors import ProvenanceError, ZsError
 from zs.generate.config import GeneratorConfig
 from zs.generate.models import Generator, build_generator
-from zs.manifest import read_json, write_json_atomic
+from zs.artifact import read_config, save_module
+from zs.manifest import read_json
 
 GENERATOR_FORMAT = 1
 MANIFEST_KIND = "zs-generator"
@@ -30,29 +30,14 @@ def is_generator_dir(path: str | os.PathLike) -> bool:
 
 def save_generator(gen: Generator, out_dir: str | os.PathLike, manifest: dict) -> Path:
     """Write weights (atomically), config and manifest (last: marks the artifact complete)."""
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    tmp = out / ".weights.pt.tmp"
-    torch.save({k: v.detach().cpu() for k, v in gen.state_dict().items()}, tmp)
-    os.replace(tmp, out / "weights.pt")
-    write_json_atomic(out / "config.json", {"format": GENERATOR_FORMAT, **dataclasses.asdict(gen.cfg)})
-    write_json_atomic(out / "manifest.json", manifest)
-    return out
+    return save_module(gen, gen.cfg, GENERATOR_FORMAT, out_dir, manifest)
 
 
 def read_generator_config(path: str | os.PathLike) -> GeneratorConfig:
     p = Path(path)
     if not is_generator_dir(p):
         raise ZsError(f"{p}: not a zs generator (expected config.json, weights.pt and manifest.json)")
-    raw = read_json(p / "config.json")
-    fmt = raw.pop("format", GENERATOR_FORMAT)
-    if fmt > GENERATOR_FORMAT:
-        raise ZsError(f"{p}/config.json: format {fmt} is newer than this zs understands ({GENERATOR_FORMAT})")
-    known = {f.name for f in dataclasses.fields(GeneratorConfig)}
-    unknown = sorted(set(raw) - known)
-    if unknown:
-        raise ZsError(f"{p}/config.json: unknown keys {unknown}")
-    return GeneratorConfig(**raw)
+    return read_config(p, GeneratorConfig, GENERATOR_FORMAT)
 
 
 def load_generator(path: str | os.PathLike, device: str | torch.device = "cpu") -> Generator:
