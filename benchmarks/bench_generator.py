@@ -2,7 +2,9 @@
 
 Part 1 (per iteration, 12 images):
   * backbone in the loop: an R50-size Mask2Former (transformers, random
-    weights, built from a config, nothing downloaded) forward at SIZE x SIZE,
+    weights, built from a config, nothing downloaded) forward at SIZE x SIZE
+    (default 928: PADing's panoptic training input, ``INPUT.IMAGE_SIZE: 928`` with
+    the LSJ mapper's ``FixedSizeCrop(928, 928)``; ``--size 512`` was the earlier, reduced setting),
     Hungarian matching against random GT (zs.extract.matching: class + BCE +
     dice costs on 12,544 sampled points), then one generator step + one
     classifier step (PADing defaults);
@@ -19,6 +21,7 @@ Every timing is printed with the process CPU time and the machine's load average
     python benchmarks/bench_generator.py --store-images 45617  # full COCO-shaped store (~2.3 GB)
     python benchmarks/bench_generator.py --skip-full           # part 1 only
     python benchmarks/bench_generator.py --threads 2 --compare-threads ""   # 2 threads only
+    python benchmarks/bench_generator.py --store-images 45617 --threads 2 --skip-step   # the full 20k run only
 """
 
 from __future__ import annotations
@@ -235,11 +238,13 @@ def report(args, r: dict) -> None:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--store-images", type=int, default=2000, help="images in the COCO-shaped store (full: 45617)")
-    ap.add_argument("--size", type=int, default=512, help="backbone input size (square)")
+    ap.add_argument("--size", type=int, default=928,
+                    help="backbone input size (square; PADing trains on 928 x 928 LSJ crops)")
     ap.add_argument("--images", type=int, default=12, help="images per iteration")
     ap.add_argument("--repeats", type=int, default=20, help="store iterations timed (median)")
     ap.add_argument("--iterations", type=int, default=20000, help="part 2 iterations")
     ap.add_argument("--skip-full", action="store_true", help="skip part 2")
+    ap.add_argument("--skip-step", action="store_true", help="skip part 1 (only the long run)")
     ap.add_argument("--threads", type=int, default=1,
                     help="torch threads (1: on a shared 2-core box, 2 threads measured slower)")
     ap.add_argument("--compare-threads", default="2",
@@ -262,8 +267,9 @@ def main() -> None:
             how = f"written in {t_store:.1f} s"
         print(f"COCO-shaped store: {args.store_images} images x {Q} queries x {D} (K={K}, {UNSEEN} unseen, "
               f"Dt={DT}) {how} ({load()})")
-        r = part1(str(work / "store"), work, args.size, args.images, args.repeats, compare)
-        report(args, r)
+        if not args.skip_step:
+            r = part1(str(work / "store"), work, args.size, args.images, args.repeats, compare)
+            report(args, r)
         if not args.skip_full:
             shutil.rmtree(work / "gen", ignore_errors=True)
             f = part2(str(work / "store"), work, args.iterations)

@@ -111,3 +111,21 @@ def test_report_cli(tmp_path):
     assert "PQ HM" in lines[0]
     assert lines[2].split()[:2] == ["r", "2"]  # r_seed0 + r_seed1 -> one row "r", 2 runs
     assert (tmp_path / "abl" / "summary.json").is_file()
+
+
+def test_batch_report_lines_up_diagnostics(tmp_path):
+    for name, seed, acc in (("gen_s0", 0, 0.10), ("gen_s1", 1, 0.30), ("seen_only", 0, None)):
+        write_json_atomic(tmp_path / name / "metrics.json", _metrics(seed, 1.0, "gen" if acc is not None else "so"))
+        if acc is not None:
+            write_json_atomic(tmp_path / name / "diagnostics" / "diagnostics.json",
+                              {"summary": {"prototype_acc_with_seen": acc, "text_ridge_acc_with_seen": 0.05,
+                                           "mmd_mean": 0.5}})
+    summary = batch_report([tmp_path / n for n in ("gen_s0", "gen_s1", "seen_only")], tmp_path / "out")
+    diag = summary["diagnostics"]
+    assert [r["label"] for r in diag["rows"]] == ["gen"]  # the run without diagnostics has no row
+    row = diag["rows"][0]
+    assert row["n"] == 2 and row["mean"]["nearest centre (with seen)"] == pytest.approx(20.0)
+    assert row["mean"]["text-ridge probe"] == pytest.approx(5.0) and row["mean"]["MMD (mean)"] == 0.5
+    assert row["mean"]["oracle centres"] is None  # absent figure -> "–"
+    md = (tmp_path / "out" / "report.md").read_text()
+    assert "Synthetic unseen features (zs diagnose)" in md and "20.00 ± 14.14" in md

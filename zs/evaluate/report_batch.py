@@ -20,6 +20,16 @@ VOLATILE_KEYS = {"seed", "seeds", "timing", "created", "device", "python", "run_
                  "url", "path", "sha256", "num_workers"}
 VOLATILE_SUFFIXES = ("seed", "seeds", "sha256", "_path", "_url", "_dir")
 
+# figures of RUN_DIR/diagnostics/diagnostics.json ("summary") shown per row: (key, header, scale)
+DIAG_COLUMNS = (
+    ("agreement@1", "kNN agreement@1", 100.0),
+    ("prototype_acc_with_seen", "nearest centre (with seen)", 100.0),
+    ("classified_seen", "taken for seen", 100.0),
+    ("text_ridge_acc_with_seen", "text-ridge probe", 100.0),
+    ("oracle_acc_with_seen", "oracle centres", 100.0),
+    ("mmd_mean", "MMD (mean)", 1.0),
+)
+
 
 def _is_volatile(key: str) -> bool:
     k = str(key).lower()
@@ -98,8 +108,40 @@ def build_summary(runs: Sequence[tuple[Path, dict]], labels: Sequence[str] | Non
                      "seeds": [_seed_of(runs[i][1]) for i in g["indices"]], "n": len(g["indices"]),
                      "mean": mean, "std": std})
     summary = {"units": "percent", "columns": columns, "rows": rows}
+    diag = diagnostics_summary(runs, labels)
+    if diag["rows"]:
+        summary["diagnostics"] = diag
     summary["table_text"] = table_text(summary)
     return summary
+
+
+def _run_diagnostics(run_dir: Path) -> dict | None:
+    """``summary`` of RUN_DIR/diagnostics/diagnostics.json (or RUN_DIR/diagnostics.json), if any."""
+    import json
+
+    for path in (Path(run_dir) / "diagnostics" / "diagnostics.json", Path(run_dir) / "diagnostics.json"):
+        if path.is_file():
+            try:
+                return json.loads(path.read_text()).get("summary") or {}
+            except (OSError, ValueError, AttributeError):
+                return None
+    return None
+
+
+def diagnostics_summary(runs: Sequence[tuple[Path, dict]], labels: Sequence[str] | None) -> dict:
+    """Per row with diagnostics: mean ± std of :data:`DIAG_COLUMNS` (accuracies in percent)."""
+    diags = [_run_diagnostics(path) for path, _ in runs]
+    rows = []
+    for g in group_runs(runs, labels):
+        found = [diags[i] for i in g["indices"] if diags[i] is not None]
+        if not found:
+            continue
+        mean, std = {}, {}
+        for key, header, scale in DIAG_COLUMNS:
+            vals = [d.get(key) for d in found]
+            mean[header], std[header], _ = mean_std([None if v is None else v * scale for v in vals])
+        rows.append({"label": g["label"], "n": len(found), "mean": mean, "std": std})
+    return {"columns": [h for _, h, _ in DIAG_COLUMNS], "rows": rows}
 
 
 def cell(mean: float | None, std: float | None, digits: int = 1) -> str:
@@ -109,9 +151,9 @@ def cell(mean: float | None, std: float | None, digits: int = 1) -> str:
     return f"{mean:.{digits}f}" if std is None else f"{mean:.{digits}f} ± {std:.{digits}f}"
 
 
-def _table_rows(summary: dict) -> tuple[list[str], list[list[str]]]:
+def _table_rows(summary: dict, digits: int = 1) -> tuple[list[str], list[list[str]]]:
     headers = ["run", "n", *summary["columns"]]
-    rows = [[r["label"], str(r["n"]), *(cell(r["mean"][c], r["std"][c]) for c in summary["columns"])]
+    rows = [[r["label"], str(r["n"]), *(cell(r["mean"][c], r["std"][c], digits) for c in summary["columns"])]
             for r in summary["rows"]]
     return headers, rows
 
@@ -130,8 +172,17 @@ def summary_blocks(summary: dict) -> list:
 
     headers, rows = _table_rows(summary)
     runs = [[r["label"], ", ".join(str(s) for s in r["seeds"]), "; ".join(r["runs"])] for r in summary["rows"]]
-    return [("h", 1, "zs ablation report"),
-            ("p", "Percent; mean ± sample standard deviation over the runs of a row (runs that differ "
-                  "only by seed, or share a label)."),
-            ("h", 2, "Ablation table"), table_block(headers, rows),
-            ("h", 2, "Runs"), table_block(["row", "seeds", "run directories"], runs)]
+    blocks = [("h", 1, "zs ablation report"),
+              ("p", "Percent; mean ± sample standard deviation over the runs of a row (runs that differ "
+                    "only by seed, or share a label)."),
+              ("h", 2, "Ablation table"), table_block(headers, rows)]
+    if summary.get("diagnostics"):
+        d_headers, d_rows = _table_rows(summary["diagnostics"], digits=2)
+        blocks += [("h", 2, "Synthetic unseen features (zs diagnose)"),
+                   ("p", "Percent, except MMD. Real unseen validation queries against class centres: "
+                         "'nearest centre' uses the synthetic unseen centres plus the real seen ones, "
+                         "'taken for seen' is how often a seen centre wins, 'text-ridge probe' replaces the "
+                         "synthetic centres by a linear map from text fitted on the seen classes (no generator), "
+                         "'oracle centres' by the real unseen centres. docs/diagnose.md defines every figure."),
+                   table_block(d_headers, d_rows)]
+    return blocks + [("h", 2, "Runs"), table_block(["row", "seeds", "run directories"], runs)]

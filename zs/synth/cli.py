@@ -35,10 +35,13 @@ def synth_cmd(out, seed, n_train, n_val, size, classes_file, progress):
 @click.option("--vocab", "vocab_path", default=None, type=click.Path(dir_okay=False), help="Vocabulary file with seen flags (default DATA/vocab.json).")
 @click.option("--steps", default=None, type=int, help="Override the config's number of steps.")
 @click.option("--batch-size", default=None, type=int, help="Override the config's batch size.")
+@click.option("--init-backbone", default=None, type=click.Path(exists=True, dir_okay=False),
+              help="A `zs pretrain-backbone` backbone.pt to start the ResNet from (trained at the config's "
+                   "backbone_lr_multiplier x lr).")
 @click.option("--seed", default=0, show_default=True, type=int)
 @click.option("--device", default="auto", show_default=True, help="auto | cpu | cuda[:N]")
 @click.option("--progress/--no-progress", default=True, show_default=True)
-def train_segmenter_cmd(data, config, out, split, vocab_path, steps, batch_size, seed, device, progress):
+def train_segmenter_cmd(data, config, out, split, vocab_path, steps, batch_size, init_backbone, seed, device, progress):
     """Train Mask2Former on the seen classes of a panoptic dataset (label space = full vocabulary)."""
     import dataclasses
 
@@ -50,8 +53,33 @@ def train_segmenter_cmd(data, config, out, split, vocab_path, steps, batch_size,
     if any(v < 1 for v in overrides.values()):
         raise click.BadParameter(f"must be >= 1, got {overrides}")
     cfg = dataclasses.replace(cfg, **overrides)
-    r = train_segmenter(data, out, cfg, seed=seed, device=device, split=split, vocab_path=vocab_path, progress=progress)
+    r = train_segmenter(data, out, cfg, seed=seed, device=device, split=split, vocab_path=vocab_path, progress=progress,
+                        init_backbone=init_backbone)
     click.echo(f"trained {r.steps} steps -> {r.out}")
+
+
+@click.command("pretrain-backbone")
+@click.option("--out", required=True, type=click.Path(file_okay=False), help="Folder for backbone.pt + manifest.json.")
+@click.option("--config", "config", default="tiny", show_default=True,
+              help="Segmenter config whose ResNet to pre-train: tiny | r50 | a JSON/YAML file.")
+@click.option("--steps", default=None, type=int, help="Training steps (default: PretrainConfig.steps).")
+@click.option("--images", default=None, type=int, help="Rendered open-world images to crop (default: PretrainConfig.images).")
+@click.option("--seed", default=0, show_default=True, type=int)
+@click.option("--device", default="auto", show_default=True, help="auto | cpu | cuda[:N]")
+@click.option("--progress/--no-progress", default=True, show_default=True)
+def pretrain_backbone_cmd(out, config, steps, images, seed, device, progress):
+    """Pre-train a segmenter backbone on crops of every attribute combination (the world's ImageNet)."""
+    import dataclasses
+
+    from zs.synth.pretrain import PretrainConfig, pretrain_backbone
+    from zs.synth.segmenter_config import load_segmenter_config
+
+    overrides = {k: v for k, v in (("steps", steps), ("images", images)) if v is not None}
+    if any(v < 1 for v in overrides.values()):
+        raise click.BadParameter(f"must be >= 1, got {overrides}")
+    m = pretrain_backbone(out, load_segmenter_config(config), dataclasses.replace(PretrainConfig(), **overrides),
+                          seed=seed, device=device, progress=progress)
+    click.echo(f"held-out crop accuracy {m['held_out_accuracy']:.3f} ({m['held_out_crops']} crops) -> {out}/backbone.pt")
 
 
 @click.command("train-clip")
@@ -110,4 +138,4 @@ def synth_quality_cmd(data, segmenter, clip_dir, split, limit, object_threshold,
     click.echo(json.dumps(res, indent=1))
 
 
-commands: list = [synth_cmd, train_segmenter_cmd, train_clip_cmd, synth_quality_cmd]
+commands: list = [synth_cmd, pretrain_backbone_cmd, train_segmenter_cmd, train_clip_cmd, synth_quality_cmd]

@@ -47,6 +47,7 @@ class SegmenterConfig:
     lr: float = 1e-3
     weight_decay: float = 0.05
     warmup_steps: int = 100
+    backbone_lr_multiplier: float = 0.1  # Mask2Former's, on a pre-trained backbone (--init-backbone); else 1
     grad_clip: float = 1.0  # full-model grad-norm clip (Mask2Former uses 0.01 with its own schedule)
     hflip: bool = True
     checkpoint_every: int = 200

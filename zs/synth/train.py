@@ -114,6 +114,7 @@ def train_segmenter(
     progress: bool = False,
     stop_after: int | None = None,
     log_every: int = 10,
+    init_backbone: str | Path | None = None,
 ) -> TrainResult:
     """Train on the seen classes of ``data_dir/split``; write a segmenter directory to ``out``.
 
@@ -132,10 +133,23 @@ def train_segmenter(
     data = read_seen_split(data_dir, split, vocab)
     dev = resolve_device(device)
     seed_everything(seed)
-    model = Mask2FormerForUniversalSegmentation(build_mask2former_config(cfg, vocab.names)).to(dev)
-    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    model = Mask2FormerForUniversalSegmentation(build_mask2former_config(cfg, vocab.names))
+    init = None
+    if init_backbone is not None:
+        from zs.manifest import sha256_file
+        from zs.synth.pretrain import load_backbone_into
+
+        load_backbone_into(model, init_backbone)
+        init = {"path": str(Path(init_backbone).resolve()), "sha256": sha256_file(init_backbone)}
+    model.to(dev)
+    backbone = model.model.pixel_level_module.encoder
+    bb_ids = {id(p) for p in backbone.parameters()}
+    bb_mult = cfg.backbone_lr_multiplier if init is not None else 1.0  # a backbone from scratch: full lr
+    groups = [{"params": list(backbone.parameters()), "lr_mult": bb_mult},
+              {"params": [p for p in model.parameters() if id(p) not in bb_ids], "lr_mult": 1.0}]
+    opt = torch.optim.AdamW(groups, lr=cfg.lr, weight_decay=cfg.weight_decay)
     identity = {"config": dataclasses.asdict(cfg), "seed": seed, "data_json_sha256": data.json_sha256,
-                "vocab_sha256": vocab.sha256}
+                "vocab_sha256": vocab.sha256, "init_backbone": init}
     out.mkdir(parents=True, exist_ok=True)
     step, losses = _load_checkpoint(out, model, opt, identity)
     end = cfg.steps if stop_after is None else min(cfg.steps, step + stop_after)
@@ -143,7 +157,7 @@ def train_segmenter(
     bar = tqdm(total=cfg.steps, initial=step, desc="train-segmenter", disable=not progress)
     while step < end:
         for group in opt.param_groups:
-            group["lr"] = _lr_at(step, cfg)
+            group["lr"] = _lr_at(step, cfg) * group["lr_mult"]
         pixels, pixel_mask, masks, labels = _make_batch(data, vocab, cfg, step, seed, dev)
         loss = model(pixel_values=pixels, pixel_mask=pixel_mask, mask_labels=masks, class_labels=labels).loss
         opt.zero_grad(set_to_none=True)
@@ -159,11 +173,11 @@ def train_segmenter(
         bar.update(1)
     bar.close()
     if step >= cfg.steps:
-        _finalise(out, model, cfg, vocab, data, seed, losses)
+        _finalise(out, model, cfg, vocab, data, seed, losses, init)
     return TrainResult(out, step, losses)
 
 
-def _finalise(out: Path, model, cfg: SegmenterConfig, vocab, data, seed: int, losses: list) -> None:
+def _finalise(out: Path, model, cfg: SegmenterConfig, vocab, data, seed: int, losses: list, init=None) -> None:
     """Write the segmenter directory and drop the checkpoint."""
     from transformers import Mask2FormerImageProcessor
 
@@ -188,7 +202,7 @@ def _finalise(out: Path, model, cfg: SegmenterConfig, vocab, data, seed: int, lo
     manifest = make_manifest(
         "zs-segmenter", config=cfg, seed=seed,
         inputs={"train_json": {"path": str(data.json_path.resolve()), "sha256": data.json_sha256}},
-        vocab_sha256=vocab.sha256, num_train_images=len(data.annotations),
+        vocab_sha256=vocab.sha256, num_train_images=len(data.annotations), init_backbone=init,
     )
     write_json_atomic(out / "manifest.json", manifest)
     (out / CHECKPOINT).unlink(missing_ok=True)

@@ -130,11 +130,13 @@ def head_figures(head, fs: FeatureSets, unseen: list[int], device) -> dict:
 
 
 def compute_diagnostics(fs: FeatureSets, vocab, *, k: int = 10, device: str = "cpu", max_real_mmd: int = 1000,
-                        seed: int = 0, head=None) -> dict:
+                        seed: int = 0, head=None, text: np.ndarray | None = None) -> dict:
     """Every figure: ``{"summary": {...}, "per_class": {name: {...}}, "centres": {...}, "hubness": {...}}``.
 
     Synthetic features must cover the vocabulary's unseen classes; real
-    features are the matched validation queries of every class.
+    features are the matched validation queries of every class. With ``text``
+    ([K, Dt] semantic embeddings) the linear transfer probe
+    (:mod:`zs.evaluate.diagnose.transfer`) is added.
     """
     fs.check()
     unseen = [c for c in vocab.unseen_indices if (fs.syn_labels == c).any()]
@@ -147,6 +149,12 @@ def compute_diagnostics(fs: FeatureSets, vocab, *, k: int = 10, device: str = "c
     per_class_tuples = {**agreement_figures(fs, unseen, ks, device), **prototype_figures(fs, unseen, seen, device)}
     if head is not None:
         per_class_tuples.update(head_figures(head, fs, unseen, device))
+    probe = None
+    if text is not None and seen:
+        from zs.evaluate.diagnose.transfer import transfer_probe
+
+        probe = transfer_probe(fs.real, fs.real_labels, text, unseen, seen, device)
+        per_class_tuples.update(probe["per_class"])
     dist_pc, centres = distance_figures(fs, unseen, real_classes, max_real=max_real_mmd, seed=seed)
     hub = hubness_figures(fs, unseen, k, device)
     summary = {name: overall for name, (overall, _) in per_class_tuples.items()}
@@ -154,6 +162,8 @@ def compute_diagnostics(fs: FeatureSets, vocab, *, k: int = 10, device: str = "c
     summary["mean_centre_distance_synthetic"] = centres["mean_centre_distance_synthetic"]
     summary["mean_centre_distance_real"] = centres["mean_centre_distance_real"]
     summary["hubness_skewness"] = hub["skewness"]
+    if probe is not None:
+        summary["text_ridge_lambda"] = probe["ridge_lambda"]
     columns = {name: per for name, (_, per) in per_class_tuples.items()}
     columns.update(dist_pc)
     columns["k_occurrence_mean"] = hub.pop("per_class_mean_k_occurrence")

@@ -98,8 +98,10 @@ def diagnose_with(store, generator, cfg: DiagnoseConfig, *, provenance: dict | N
     syn, syn_labels = sample_synthetic(generator, vocab.unseen_indices, cfg.per_class, seed=cfg.seed, device=device)
     fs = FeatureSets(real, real_labels, syn, syn_labels)
     faiss_device = str(device)  # "cpu" | "cuda" | "cuda:N": FAISS GPU index when faiss-gpu is installed
+    semantic = getattr(generator, "semantic", None)  # [K, Dt]: the text embeddings the generator was trained on
+    text = semantic.detach().float().cpu().numpy() if semantic is not None else None
     diag = compute_diagnostics(fs, vocab, k=cfg.k, device=faiss_device, max_real_mmd=cfg.max_real_mmd,
-                               seed=cfg.seed, head=head)
+                               seed=cfg.seed, head=head, text=text)
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
     pngs = write_plots(out, fs, diag, vocab, cfg) if cfg.plots else []
