@@ -48,21 +48,20 @@ def build_backbone(cfg: SegmenterConfig):
     return model.model.pixel_level_module.encoder
 
 
-class _Classifier:
+def _classifier(backbone, channels: int, num_classes: int):
     """backbone -> last stage -> global average pool -> Linear(C, K): plain image classification."""
+    import torch
 
-    def __init__(self, backbone, channels: int, num_classes: int):
-        import torch
+    class Classifier(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.backbone = backbone
+            self.fc = torch.nn.Linear(channels, num_classes)
 
-        self.backbone = backbone
-        self.fc = torch.nn.Linear(channels, num_classes)
+        def forward(self, pixels):  # [B, 3, H, W] -> [B, K]
+            return self.fc(self.backbone(pixels).feature_maps[-1].mean((2, 3)))
 
-    def parameters(self):
-        return list(self.backbone.parameters()) + list(self.fc.parameters())
-
-    def __call__(self, pixels):
-        feat = self.backbone(pixels).feature_maps[-1]  # [B, C, h, w]
-        return self.fc(feat.mean((2, 3)))  # [B, K]
+    return Classifier()
 
 
 def _normalise(crops: np.ndarray) -> np.ndarray:
@@ -94,11 +93,10 @@ def pretrain_backbone(
     x = torch.from_numpy(_normalise(crops))
     y = torch.from_numpy(labels)
     train_idx = np.flatnonzero(~held)
-    model = _Classifier(build_backbone(seg_cfg).to(dev), seg_cfg.backbone_hidden_sizes[-1], len(world.classes))
-    model.fc.to(dev)
+    model = _classifier(build_backbone(seg_cfg), seg_cfg.backbone_hidden_sizes[-1], len(world.classes)).to(dev)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     rng = np.random.default_rng([seed, 7])
-    model.backbone.train()
+    model.train()
     bar = tqdm(range(cfg.steps), desc="pretrain-backbone", disable=not progress)
     loss_log = []
     for step in bar:
@@ -117,7 +115,7 @@ def pretrain_backbone(
             value = loss.item()
             loss_log.append((step, value))
             bar.set_postfix(loss=f"{value:.3f}")
-    model.backbone.eval()
+    model.eval()
     with torch.no_grad():
         hx, hy = x[torch.from_numpy(held)], y[torch.from_numpy(held)]
         pred = torch.cat([model(hx[i:i + 256].to(dev)).argmax(1).cpu() for i in range(0, len(hy), 256)])

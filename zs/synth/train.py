@@ -149,7 +149,7 @@ def train_segmenter(
               {"params": [p for p in model.parameters() if id(p) not in bb_ids], "lr_mult": 1.0}]
     opt = torch.optim.AdamW(groups, lr=cfg.lr, weight_decay=cfg.weight_decay)
     identity = {"config": dataclasses.asdict(cfg), "seed": seed, "data_json_sha256": data.json_sha256,
-                "vocab_sha256": vocab.sha256, "init_backbone": init}
+                "vocab_sha256": vocab.sha256, "init_backbone": init and init["sha256"]}
     out.mkdir(parents=True, exist_ok=True)
     step, losses = _load_checkpoint(out, model, opt, identity)
     end = cfg.steps if stop_after is None else min(cfg.steps, step + stop_after)
