@@ -155,3 +155,26 @@ def test_stage_manifest_names_spec_and_key(tmp_path):
     assert rec["spec"] == "toy" and rec["key"] == Path(res.reports["src"].dir).name
     p = plan(load_spec(_write(tmp_path), known_types=TYPES), tmp_path / "out", TYPES)
     assert p["src"].key == rec["key"]
+
+
+def test_grid_override_picks_presets_sets_values_and_adds_axes(tmp_path):
+    path = _write(tmp_path)
+    spec = load_spec(path, known_types=TYPES, grid={"method": ["big"], "seed": ["0", "1", "2"]})
+    assert [v["label"] for v in spec.variants] == ["method=big,seed=0", "method=big,seed=1", "method=big,seed=2"]
+    assert spec.variants[2]["vars"] == {"method": "big", "delta": 100, "seed": 2}  # values parsed as YAML
+    spec = load_spec(path, known_types=TYPES, grid={"base": ["1", "2"]})  # a var becomes a new axis
+    assert len(spec.variants) == 8 and spec.variants[0]["axes"]["base"] == "1"
+    with pytest.raises(ConfigError, match="no preset huge in grid axis 'method'"):
+        load_spec(path, known_types=TYPES, grid={"method": ["small", "huge"]})
+    with pytest.raises(ConfigError, match="no grid axis or var 'colour'"):
+        load_spec(path, known_types=TYPES, grid={"colour": ["red"]})
+    res = run(_cfg(path, tmp_path / "out", grid={"method": ["small"], "seed": ["3"]}))
+    assert res.ok and sorted(n for n in res.reports if n.startswith("step@")) == ["step@method=small,seed=3"]
+
+
+def test_cli_grid_option(tmp_path):
+    from tests.conftest import run_cli
+
+    r = run_cli(["run", str(_write(tmp_path)), "--grid", "method", "--dry-run"])
+    assert r.exit_code != 0 and "AXIS=V1,V2" in str(r.exception or r.output)
+    assert "--grid" in run_cli(["demo", "--help"]).output

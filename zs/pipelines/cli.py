@@ -20,6 +20,16 @@ def _parse_set(values: tuple[str, ...]) -> dict:
     return out
 
 
+def _parse_grid(values: tuple[str, ...]) -> dict:
+    out = {}
+    for item in values:
+        if "=" not in item:
+            raise ConfigError(f"--grid {item}: expected AXIS=V1,V2,...")
+        k, v = item.split("=", 1)
+        out[k.strip()] = [x.strip() for x in v.split(",") if x.strip()]
+    return out
+
+
 def _execute(cfg) -> None:
     from zs.pipelines.run import run
 
@@ -50,6 +60,9 @@ _common = [
     click.option("--out", type=click.Path(file_okay=False), default=None,
                  help="Output directory (default ./zs-runs/<spec name>; `zs demo`: ./zs-demo)."),
     click.option("--set", "sets", multiple=True, metavar="KEY=VALUE", help="Override a spec var (repeatable)."),
+    click.option("--grid", "grids", multiple=True, metavar="AXIS=V1,V2",
+                 help="Replace a grid axis: pick presets (`method=pading,gmmn`) or set values (`seed=0,1,2`); "
+                      "a var not in the grid becomes a new axis (repeatable)."),
     click.option("--force", multiple=True, metavar="STAGE", help="Re-run this stage even if cached (repeatable)."),
     click.option("--dask-workers", type=int, default=0, show_default=True,
                  help="Run grid variants in parallel on a local dask cluster with N worker processes."),
@@ -69,7 +82,7 @@ def _with_common(f):
 @click.argument("spec", required=False)
 @click.option("--list", "list_", is_flag=True, help="List the built-in specs.")
 @_with_common
-def run_cmd(spec, list_, out, sets, force, dask_workers, dask_scheduler, device, dry_run):
+def run_cmd(spec, list_, out, sets, grids, force, dask_workers, dask_scheduler, device, dry_run):
     """Run a pipeline SPEC (a built-in name such as `demo`, or a YAML file).
 
     Stages are cached by content: re-running an unchanged spec does nothing,
@@ -84,13 +97,13 @@ def run_cmd(spec, list_, out, sets, force, dask_workers, dask_scheduler, device,
         return
     if not spec:
         raise click.UsageError("give a SPEC (see `zs run --list`)")
-    _execute(RunConfig(spec, out, _parse_set(sets), tuple(force), dask_workers, dask_scheduler, device,
-                       dry_run=dry_run))
+    _execute(RunConfig(spec, out, _parse_set(sets), _parse_grid(grids), tuple(force), dask_workers,
+                       dask_scheduler, device, dry_run=dry_run))
 
 
 @click.command("demo")
 @_with_common
-def demo_cmd(out, sets, force, dask_workers, dask_scheduler, device, dry_run):
+def demo_cmd(out, sets, grids, force, dask_workers, dask_scheduler, device, dry_run):
     """The whole method on the built-in synthetic world (= `zs run demo`).
 
     Synthetic world -> shipped tiny segmenter -> extract -> a grid of methods
@@ -99,8 +112,8 @@ def demo_cmd(out, sets, force, dask_workers, dask_scheduler, device, dry_run):
     """
     from zs.pipelines.run import RunConfig
 
-    _execute(RunConfig("demo", out or "zs-demo", _parse_set(sets), tuple(force), dask_workers, dask_scheduler,
-                       device, dry_run=dry_run))
+    _execute(RunConfig("demo", out or "zs-demo", _parse_set(sets), _parse_grid(grids), tuple(force), dask_workers,
+                       dask_scheduler, device, dry_run=dry_run))
 
 
 commands = [run_cmd, demo_cmd]

@@ -41,6 +41,7 @@ class RunConfig:
     spec: str  # built-in name or YAML path
     out: str | None = None  # default: ./zs-runs/<spec name>
     set: dict[str, Any] = dataclasses.field(default_factory=dict)
+    grid: dict[str, list[str]] = dataclasses.field(default_factory=dict)  # --grid AXIS=V1,V2
     force: tuple[str, ...] = ()
     dask_workers: int = 0
     dask_scheduler: str | None = None
@@ -67,7 +68,7 @@ class RunResult:
 def load(cfg: RunConfig) -> tuple[Spec, Path, dict]:
     types = resolve_types(cfg.types_ref)
     path = spec_path(cfg.spec)
-    spec = load_spec(path, overrides=cfg.set, known_types=types)
+    spec = load_spec(path, overrides=cfg.set, known_types=types, grid=cfg.grid)
     validate(spec, types)
     out = Path(cfg.out or Path("zs-runs") / spec.name).resolve()
     return spec, out, types

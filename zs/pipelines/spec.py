@@ -101,8 +101,14 @@ class Spec:
 
 # --------------------------------------------------------------------------- loading
 def load_spec(path_or_text: str | Path, *, overrides: dict[str, Any] | None = None,
-              source: str | None = None, known_types: dict | None = None) -> Spec:
-    """Parse, substitute vars, expand the grid and validate; ConfigError names the line."""
+              source: str | None = None, known_types: dict | None = None,
+              grid: dict[str, list[str]] | None = None) -> Spec:
+    """Parse, substitute vars, expand the grid and validate; ConfigError names the line.
+
+    ``grid`` (``zs run --grid AXIS=V1,V2``) replaces grid axes: for an axis of presets the
+    values pick (and order) its labels; for a list axis they are its new values (parsed as
+    YAML); an axis not in the grid but named by a var becomes a new list axis.
+    """
     if isinstance(path_or_text, Path) or (isinstance(path_or_text, str) and "\n" not in path_or_text):
         p = Path(path_or_text)
         if not p.is_file():
@@ -115,7 +121,34 @@ def load_spec(path_or_text: str | Path, *, overrides: dict[str, Any] | None = No
     if node is None:
         raise ConfigError(f"{source}: empty spec")
     raw = _to_data(node, lines, ())
+    if grid:
+        raw = dict(raw)
+        raw["grid"] = override_grid(raw.get("grid") or {}, grid, raw.get("vars") or {}, source)
     return _build(raw, lines, source, overrides or {}, known_types)
+
+
+def override_grid(spec_grid: dict, grid: dict[str, list[str]], variables: dict, source: str) -> dict:
+    """The spec's ``grid`` with the ``--grid`` axes applied (see :func:`load_spec`)."""
+    if not isinstance(spec_grid, dict):
+        raise ConfigError(f"{source}: 'grid' must be a mapping of axis -> values")
+    out = dict(spec_grid)
+    for axis, values in grid.items():
+        if not values:
+            raise ConfigError(f"--grid {axis}=: give at least one value")
+        current = spec_grid.get(axis)
+        if isinstance(current, dict):
+            unknown = [v for v in values if v not in {str(k) for k in current}]
+            if unknown:
+                raise ConfigError(f"--grid {axis}={','.join(values)}: no preset {', '.join(unknown)} in grid axis "
+                                  f"'{axis}' (presets: {', '.join(str(k) for k in current)})")
+            by_label = {str(k): v for k, v in current.items()}
+            out[axis] = {v: by_label[v] for v in values}
+        elif current is not None or axis in variables:
+            out[axis] = [yaml.safe_load(v) for v in values]
+        else:
+            raise ConfigError(f"--grid {axis}: no grid axis or var '{axis}' in {source} "
+                              f"(axes: {', '.join(spec_grid) or 'none'}; vars: {', '.join(variables) or 'none'})")
+    return out
 
 
 def _err(source: str, lines: dict, path: tuple, msg: str) -> ConfigError:
