@@ -2,7 +2,9 @@
 
 import numpy as np
 
-from zs.evaluate.diagnose.transfer import choose_lambda, ridge_predict, transfer_probe
+import pytest
+
+from zs.evaluate.diagnose.transfer import affine_ridge_predict, ridge_predict, transfer_probe
 
 K, DT, D, SEEN, UNSEEN = 12, 16, 8, list(range(9)), [9, 10, 11]
 
@@ -26,12 +28,19 @@ def test_ridge_recovers_a_linear_map_by_hand():
     np.testing.assert_allclose(pred, [[5.0]])
     pred = ridge_predict(a, c, np.array([[1.0, 1.0]]), lam=1.0)  # (K + I)^-1 = I / 2
     np.testing.assert_allclose(pred, [[2.5]])
+    # affine: centred on the means (a_mu = [.5, .5], c_mu = 2.5), so a constant offset is free
+    pred = affine_ridge_predict(a, c + 100.0, np.array([[0.5, 0.5], [2.0, 0.0]]), lam=1.0)
+    # centred: a' = [[.5, -.5], [-.5, .5]], c' = [[-.5], [.5]]; (K' + I)^-1 = [[.75, .25], [.25, .75]],
+    # alpha = [[-.25], [.25]]; test rows centred: [0, 0] -> 0, [1.5, -.5] -> k = [1, -1] -> -.5
+    np.testing.assert_allclose(pred, [[102.5], [102.0]])
 
 
-def test_linear_world_is_transferable_and_scores_like_the_oracle():
+@pytest.mark.parametrize("offset", [0.0, 5.0, 20.0])
+def test_linear_world_is_transferable_and_scores_like_the_oracle(offset):
     text = _text()
     a = text / np.linalg.norm(text, axis=1, keepdims=True)
-    centres = a @ np.random.default_rng(2).standard_normal((DT, D)) * 3  # centres linear in the text
+    # centres affine in the text (real query features share a large common mean)
+    centres = a @ np.random.default_rng(2).standard_normal((DT, D)) * 3 + offset
     feats, labels = _features(centres)
     out = transfer_probe(feats, labels, text, UNSEEN, SEEN)
     ridge, oracle = out["per_class"]["text_ridge_acc_with_seen"][0], out["per_class"]["oracle_acc_with_seen"][0]
@@ -53,10 +62,14 @@ def test_unpredictable_unseen_centres_score_low_while_the_oracle_does_not():
     assert shift.shape == (3,) and (shift > 0.5).all()
 
 
-def test_lambda_choice_uses_seen_classes_only():
+def test_fit_uses_seen_classes_only():
     text = _text()
     centres = np.random.default_rng(4).standard_normal((K, D))
-    a = text / np.linalg.norm(text, axis=1, keepdims=True)
-    lam = choose_lambda(a[SEEN], centres[SEEN])
-    centres[UNSEEN] += 100.0  # unseen data cannot move the choice
-    assert choose_lambda(a[SEEN], centres[SEEN]) == lam
+    feats, labels = _features(centres)
+    before = transfer_probe(feats, labels, text, UNSEEN, SEEN)
+    moved = feats.copy()
+    moved[np.isin(labels, UNSEEN)] += 100.0  # the real unseen features move far away
+    after = transfer_probe(moved, labels, text, UNSEEN, SEEN)
+    assert after["ridge_lambda"] == before["ridge_lambda"]  # chosen on seen classes only
+    shift = after["per_class"]["text_ridge_centre_shift"][1] - before["per_class"]["text_ridge_centre_shift"][1]
+    assert (shift > 50).all()  # same predicted centres, real ones moved

@@ -178,3 +178,14 @@ def test_cli_grid_option(tmp_path):
     r = run_cli(["run", str(_write(tmp_path)), "--grid", "method", "--dry-run"])
     assert r.exit_code != 0 and "AXIS=V1,V2" in str(r.exception or r.output)
     assert "--grid" in run_cli(["demo", "--help"]).output
+
+
+def test_report_labels_pool_seeds_only():
+    from zs.pipelines.stages import _variant_label
+
+    assert _variant_label("eval@method=gmmn,seed=1", ["method"]) == "gmmn"
+    # an axis added with --grid stays in the label, so its settings are not pooled
+    assert _variant_label("eval@method=gmmn,head_steps=500,seed=1", ["method"]) == "gmmn, head_steps=500"
+    assert _variant_label("eval@lr=0.1,seed=2", ["method"]) == "lr=0.1"
+    assert _variant_label("eval@seed=2", ["method"]) == "seed=2"
+    assert _variant_label("full", ["method"]) == "full"

@@ -233,8 +233,7 @@ def run_report(params, inputs, out: Path, ctx):
         variant = r["name"].split("@", 1)[-1]
         if variant in diags:
             dst = Path(r["run"]) / "diagnostics"
-            if not dst.exists():
-                shutil.copytree(diags[variant], dst)
+            shutil.copytree(diags[variant], dst, dirs_exist_ok=True)  # overwrite: a re-run diagnose replaces it
             from zs.evaluate.report import write_report
 
             write_report(r["run"])
@@ -255,12 +254,17 @@ def run_report(params, inputs, out: Path, ctx):
 
 
 def _variant_label(name: str, group_by: list) -> str:
-    """'eval@method=gmmn,seed=1' -> 'gmmn' when grouping by method (seeds pooled)."""
+    """'eval@method=gmmn,seed=1' -> 'gmmn' when grouping by method (seeds pooled).
+
+    Axes other than ``group_by`` and ``seed`` (e.g. one added with ``--grid``) stay in the
+    label as ``axis=value``, so only runs that differ by seed share a row.
+    """
     if "@" not in name:
         return name
     parts = dict(p.split("=", 1) for p in name.split("@", 1)[1].split(","))
-    keep = [parts[k] for k in group_by if k in parts] or list(parts.values())
-    return ", ".join(keep)
+    grouped = [parts[k] for k in group_by if k in parts]
+    others = [f"{k}={v}" for k, v in parts.items() if k not in group_by and k != "seed"]
+    return ", ".join(grouped + others) or name.split("@", 1)[1]
 
 
 STAGE_TYPES: dict[str, StageType] = {
@@ -307,6 +311,7 @@ STAGE_TYPES: dict[str, StageType] = {
     "diagnose": StageType(
         run_diagnose, {"per_class": (I, 200), "seed": (I, 0), "device": (S, None)},
         {"store": True, "generator": True, "head": False},
+        version=2,  # 2: the transfer probe (text_ridge_* / oracle_* figures)
     ),
     "report": StageType(run_report, {"group_by": (L, ["method"])},
                         {"runs": True, "full": False, "diagnostics": False}, resumable=False),

@@ -62,8 +62,9 @@ def train_segmenter_cmd(data, config, out, split, vocab_path, steps, batch_size,
 @click.option("--out", required=True, type=click.Path(file_okay=False), help="Folder for backbone.pt + manifest.json.")
 @click.option("--config", "config", default="tiny", show_default=True,
               help="Segmenter config whose ResNet to pre-train: tiny | r50 | a JSON/YAML file.")
-@click.option("--steps", default=None, type=int, help="Training steps (default: PretrainConfig.steps).")
-@click.option("--images", default=None, type=int, help="Rendered open-world images to crop (default: PretrainConfig.images).")
+@click.option("--steps", default=None, type=int, help="Training steps (default 1500).")
+@click.option("--images", default=None, type=int,
+              help="Rendered open-world images to crop, one crop per segment (default 3000).")
 @click.option("--seed", default=0, show_default=True, type=int)
 @click.option("--device", default="auto", show_default=True, help="auto | cpu | cuda[:N]")
 @click.option("--progress/--no-progress", default=True, show_default=True)

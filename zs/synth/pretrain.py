@@ -21,6 +21,7 @@ import dataclasses
 from pathlib import Path
 
 import numpy as np
+import torch
 
 from zs.errors import ZsError
 from zs.manifest import make_manifest, write_json_atomic
@@ -48,20 +49,16 @@ def build_backbone(cfg: SegmenterConfig):
     return model.model.pixel_level_module.encoder
 
 
-def _classifier(backbone, channels: int, num_classes: int):
+class BackboneClassifier(torch.nn.Module):
     """backbone -> last stage -> global average pool -> Linear(C, K): plain image classification."""
-    import torch
 
-    class Classifier(torch.nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.backbone = backbone
-            self.fc = torch.nn.Linear(channels, num_classes)
+    def __init__(self, backbone, channels: int, num_classes: int):
+        super().__init__()
+        self.backbone = backbone
+        self.fc = torch.nn.Linear(channels, num_classes)
 
-        def forward(self, pixels):  # [B, 3, H, W] -> [B, K]
-            return self.fc(self.backbone(pixels).feature_maps[-1].mean((2, 3)))
-
-    return Classifier()
+    def forward(self, pixels):  # [B, 3, H, W] -> [B, K]
+        return self.fc(self.backbone(pixels).feature_maps[-1].mean((2, 3)))
 
 
 def _normalise(crops: np.ndarray) -> np.ndarray:
@@ -76,7 +73,6 @@ def pretrain_backbone(
     device: str = "auto", progress: bool = False,
 ) -> dict:
     """Train the backbone on open-world crops; write ``out/backbone.pt`` + manifest. Returns the metrics."""
-    import torch
     from tqdm import tqdm
 
     from zs.runtime import resolve_device, seed_everything
@@ -93,7 +89,10 @@ def pretrain_backbone(
     x = torch.from_numpy(_normalise(crops))
     y = torch.from_numpy(labels)
     train_idx = np.flatnonzero(~held)
-    model = _classifier(build_backbone(seg_cfg), seg_cfg.backbone_hidden_sizes[-1], len(world.classes)).to(dev)
+    if len(train_idx) < cfg.batch_size:
+        raise ZsError(f"--images {cfg.images}: gives {len(train_idx)} training crops, fewer than the batch size "
+                      f"{cfg.batch_size}; render more images")
+    model = BackboneClassifier(build_backbone(seg_cfg), seg_cfg.backbone_hidden_sizes[-1], len(world.classes)).to(dev)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     rng = np.random.default_rng([seed, 7])
     model.train()
@@ -131,8 +130,6 @@ def pretrain_backbone(
 
 def load_backbone_into(model, path: str | Path) -> None:
     """Copy a ``pretrain_backbone`` state dict into a transformers Mask2Former's ResNet (shapes checked)."""
-    import torch
-
     path = Path(path)
     if not path.is_file():
         raise ZsError(f"--init-backbone {path}: no such file")

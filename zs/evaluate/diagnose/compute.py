@@ -13,6 +13,7 @@ import numpy as np
 from zs.errors import ZsError
 from zs.evaluate.diagnose import figures as F
 from zs.evaluate.diagnose.knn import KnnIndex
+from zs.evaluate.diagnose.transfer import transfer_probe
 
 
 @dataclasses.dataclass
@@ -151,8 +152,6 @@ def compute_diagnostics(fs: FeatureSets, vocab, *, k: int = 10, device: str = "c
         per_class_tuples.update(head_figures(head, fs, unseen, device))
     probe = None
     if text is not None and seen:
-        from zs.evaluate.diagnose.transfer import transfer_probe
-
         probe = transfer_probe(fs.real, fs.real_labels, text, unseen, seen, device)
         per_class_tuples.update(probe["per_class"])
     dist_pc, centres = distance_figures(fs, unseen, real_classes, max_real=max_real_mmd, seed=seed)

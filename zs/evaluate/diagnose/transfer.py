@@ -1,19 +1,22 @@
-"""Transfer probe: could *any* linear map from text to features place the unseen classes?
+"""Transfer probe: can a linear map from text to features place the unseen classes?
 
-Generator-independent context for the prototype figures. A ridge regression
-from the classes' L2-normalised semantic (text) embeddings to the real class
-centres is fitted on the seen classes only (kernel form: ``W = A_s^T (A_s A_s^T
-+ lam I)^-1 C_s``), with ``lam`` chosen by leave-one-seen-class-out error (no
-unseen data is used to fit or choose anything). It predicts unseen centres
-``A_u W``. Real unseen features are then assigned to the nearest centre among
+Generator-independent context for the prototype figures. A ridge-regularised
+affine map from the classes' L2-normalised semantic (text) embeddings to the
+real class centres is fitted on the seen classes only: both sides are centred
+on their seen means (the intercept), then kernel ridge ``W = A_s^T (A_s A_s^T +
+lam I)^-1 C_s`` on the centred rows, with ``lam`` chosen by
+leave-one-seen-class-out Euclidean centre error (no unseen data is used to fit
+or choose anything). It predicts unseen centres ``mean(C_s) + (A_u - mean(A_s)) W``. Real unseen features are then assigned to the nearest centre among
 {predicted unseen centres, real seen centres}: the same protocol as
 ``prototype_acc_with_seen``, with the synthetic means replaced by the linear
 prediction. The oracle does the same with the real unseen centres.
 
-Reading: a generator whose ``prototype_acc_with_seen`` is far below the linear
-probe is leaving transfer on the table; when the probe itself is near 0 while
-the oracle is not, the store's features of unseen classes are not predictable
-from the text embeddings by a linear map fitted on the seen classes.
+Reading: a generator whose ``prototype_acc_with_seen`` is far below the probe
+is leaving transfer on the table; when the probe itself is near 0 while the
+oracle is not, the store's features of unseen classes are not predictable from
+the text embeddings by a ridge-regularised affine map fitted on the seen
+classes. (The λ criterion is Euclidean centre error, the accuracy is by cosine
+nearest centre, as ``prototype_acc_with_seen``.)
 """
 
 from __future__ import annotations
@@ -31,10 +34,16 @@ def _normalise(a: np.ndarray) -> np.ndarray:
 
 
 def ridge_predict(a_train: np.ndarray, c_train: np.ndarray, a_test: np.ndarray, lam: float) -> np.ndarray:
-    """Kernel ridge: text [n, Dt] -> centres [n, D] fitted; predict centres of ``a_test`` [m, Dt] -> [m, D]."""
+    """Kernel ridge (no intercept): text [n, Dt] -> centres [n, D] fitted; ``a_test`` [m, Dt] -> [m, D]."""
     k = a_train @ a_train.T  # [n, n]
     alpha = np.linalg.solve(k + lam * np.eye(len(k)), c_train)  # [n, D]
     return (a_test @ a_train.T) @ alpha  # [m, D]
+
+
+def affine_ridge_predict(a_train: np.ndarray, c_train: np.ndarray, a_test: np.ndarray, lam: float) -> np.ndarray:
+    """:func:`ridge_predict` on rows centred on the training means, the centre mean added back (intercept)."""
+    a_mu, c_mu = a_train.mean(0), c_train.mean(0)
+    return c_mu + ridge_predict(a_train - a_mu, c_train - c_mu, a_test - a_mu, lam)  # [m, D]
 
 
 def choose_lambda(a_seen: np.ndarray, c_seen: np.ndarray, lambdas=LAMBDAS) -> float:
@@ -45,7 +54,7 @@ def choose_lambda(a_seen: np.ndarray, c_seen: np.ndarray, lambdas=LAMBDAS) -> fl
         err = 0.0
         for i in range(n):
             rest = np.arange(n) != i
-            pred = ridge_predict(a_seen[rest], c_seen[rest], a_seen[i:i + 1], lam)
+            pred = affine_ridge_predict(a_seen[rest], c_seen[rest], a_seen[i:i + 1], lam)
             err += float(np.linalg.norm(pred[0] - c_seen[i]))
         if err < best_err:
             best, best_err = lam, err
@@ -64,7 +73,7 @@ def transfer_probe(real: np.ndarray, real_labels: np.ndarray, text: np.ndarray, 
     seen_ok = [c for c, good in zip(seen, ok) if good]
     c_seen = c_seen[ok]
     lam = choose_lambda(a[seen_ok], c_seen)
-    pred_u = ridge_predict(a[seen_ok], c_seen, a[unseen], lam)  # [U, D]
+    pred_u = affine_ridge_predict(a[seen_ok], c_seen, a[unseen], lam)  # [U, D]
     real_u = F.class_centres(real, real_labels, unseen).astype(np.float64)  # [U, D]
     sel = np.isin(real_labels, unseen)
     q, y = real[sel], real_labels[sel]
