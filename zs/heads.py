@@ -45,7 +45,8 @@ class HeadConfig:
     # projector only
     text_dim: int = 0  # Dt
     hidden_dim: int = 0  # projector MLP hidden size (0 = single Linear)
-    tau: float = 0.07  # cosine-logit temperature
+    tau: float = 0.07  # cosine-logit temperature (training losses use it as is)
+    logit_scale: float = 1.0  # inference: class logits = cos / tau * logit_scale (fitted by adapt, 1 = off)
     # identity: what the head may be applied to
     vocab_sha256: str = ""
     segmenter_sha256: str = ""
@@ -96,7 +97,7 @@ class LinearHead(_CalibratedHead):
 
 
 class ProjectorHead(_CalibratedHead):
-    """MLP D -> Dt; logits_k = cos(proj(e), A_k) / tau; no-object from Linear(D -> 1)."""
+    """MLP D -> Dt; logits_k = cos(proj(e), A_k) / tau * logit_scale; no-object from Linear(D -> 1)."""
 
     def __init__(self, cfg: HeadConfig, class_embed: torch.Tensor | None = None):
         super().__init__(cfg)
@@ -123,6 +124,8 @@ class ProjectorHead(_CalibratedHead):
 
     def raw_logits(self, embed: torch.Tensor) -> torch.Tensor:
         cls = self.project(embed) @ self.class_embed.t() / self.cfg.tau  # [N, K]
+        if self.cfg.logit_scale != 1.0:
+            cls = cls * self.cfg.logit_scale
         return torch.cat([cls, self.no_object(embed)], dim=-1)  # [N, K+1]
 
 

@@ -1,3 +1,4 @@
+import math
 """zs adapt methods on a tiny in-memory store: objectives go down, heads round-trip, unseen improves."""
 
 import json
@@ -75,11 +76,47 @@ def test_projection_is_inductive_and_fits_no_object(world):
 
 
 def test_v2c_reduces_every_term(world):
-    head, man = _run(world, "v2c", steps=150)
+    head, man = _run(world, "v2c", steps=150, fit_scale=False)  # the training itself, no post-hoc scale
     tr = man["training"]
     for term in ("v2s", "global", "instance", "no_object", "loss"):
         assert tr[term]["last"] < tr[term]["first"], term
     assert _acc(world, head)[0] > 0.8
+    assert head.cfg.logit_scale == 1.0 and "logit_scale" not in man["calibration"]
+
+
+def test_projector_heads_fit_their_logit_scale_on_training_queries(world):
+    from zs.adapt.logit_scale import scaled_ce, training_queries
+
+    root, store, _ = world
+    plain, _ = _run(world, "v2c", name="v2c_plain", steps=60, fit_scale=False)
+    head, man = _run(world, "v2c", name="v2c_scaled", steps=60)
+    rec = man["calibration"]["logit_scale"]
+    assert head.cfg.logit_scale == pytest.approx(rec["logit_scale"]) and rec["logit_scale"] != 1.0
+    assert rec["ce_after"] < rec["ce_before"] and rec["effective_tau"] == pytest.approx(0.07 / rec["logit_scale"])
+    # same projector (trained identically), only the scale and the no-object logit differ
+    for k, v in plain.state_dict().items():
+        if not k.startswith("no_object"):
+            assert torch.equal(v, head.state_dict()[k]), k
+    # the fitted head has the lower K+1 cross-entropy on the training queries (what was minimised)
+    embed, cos, labels = training_queries(plain, store.split("train"), device="cpu", seed=0, max_queries=50000)
+    zero = torch.zeros(())
+    with torch.no_grad():
+        ce_plain = scaled_ce(cos, plain.no_object(embed), labels, 0.07, zero, 0.1)
+        ce_fit = scaled_ce(cos, head.no_object(embed), labels, 0.07, torch.tensor(rec["logit_scale"]).log(), 0.1)
+    assert float(ce_fit) < float(ce_plain)
+    seen_only, man = _run(world, "seen-only", name="so_scale")  # linear heads are left alone
+    assert "logit_scale" not in man["calibration"]
+
+
+def test_logit_scale_ce_by_hand():
+    from zs.adapt.logit_scale import scaled_ce
+
+    cos = torch.tensor([[0.5, 0.0]])  # one query, K = 2; tau 0.5, scale e^0 = 1 -> logits [1, 0, nob]
+    nob = torch.tensor([[0.0]])
+    loss = scaled_ce(cos, nob, torch.tensor([0]), 0.5, torch.zeros(()), 0.1)
+    assert float(loss) == pytest.approx(-math.log(math.e / (math.e + 1 + 1)))
+    loss = scaled_ce(cos, nob, torch.tensor([2]), 0.5, torch.log(torch.tensor(2.0)), 0.1)  # logits [2, 0, 0]
+    assert float(loss) == pytest.approx(-math.log(1 / (math.e ** 2 + 2)))  # weighted mean of one item = its CE
 
 
 def test_v2c_switches(world):

@@ -47,7 +47,20 @@ def auto_gamma(margins: torch.Tensor, seen_fraction: float) -> float:
 
 
 def calibrate(head, reader, store, cfg: AdaptConfig, device: torch.device) -> dict:
-    """Set ``head.cfg.gamma`` from ``cfg.gamma`` (None -> 0, a value, or "auto"); returns a record."""
+    """Projector heads: fit the logit scale (``cfg.fit_scale``); then set ``head.cfg.gamma`` from
+    ``cfg.gamma`` (None -> 0, a value, or "auto"). Returns a record (``logit_scale`` included)."""
+    record = {}
+    if cfg.fit_scale and getattr(head.cfg, "kind", "") == "projector":
+        from zs.adapt.logit_scale import fit_logit_scale
+
+        head.eval()
+        record["logit_scale"] = fit_logit_scale(head, reader, device=device, seed=cfg.seed,
+                                                max_queries=cfg.fit_scale_max_queries,
+                                                no_object_coef=cfg.projector.no_object_coef)
+    return {**_calibrate_gamma(head, reader, store, cfg, device), **record}
+
+
+def _calibrate_gamma(head, reader, store, cfg: AdaptConfig, device: torch.device) -> dict:
     if cfg.gamma is None:
         head.cfg.gamma = 0.0
         return {"rule": "none", "gamma": 0.0}

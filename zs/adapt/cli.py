@@ -27,6 +27,9 @@ from zs.adapt.config import DEFAULT_STEPS, METHODS
               help="Calibrated stacking: a value subtracted from seen-class logits, or 'auto'.")
 @click.option("--gamma-seen-fraction", type=float, default=0.9, show_default=True,
               help="'auto' keeps this fraction of matched seen training queries seen.")
+@click.option("--fit-scale/--no-fit-scale", default=True, show_default=True,
+              help="Projector heads: fit the inference logit scale (and no-object logit) by maximum likelihood "
+                   "on the training queries.")
 @click.option("--v2s/--no-v2s", default=True, show_default=True, help="v2c: vision-to-semantic focal loss.")
 @click.option("--v2t/--no-v2t", default=True, show_default=True, help="v2c: target attention vs CLIP global tokens.")
 @click.option("--instance/--no-instance", default=True, show_default=True,
@@ -38,8 +41,8 @@ from zs.adapt.config import DEFAULT_STEPS, METHODS
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--progress/--no-progress", default=True, show_default=True, help="Show a progress bar.")
 def adapt_command(store, method, out, generator, init_head, text, split, steps, images_per_batch, lr, gamma,
-                  gamma_seen_fraction, v2s, v2t, instance, hidden_dim, resume, checkpoint_every, device, seed,
-                  progress):
+                  gamma_seen_fraction, fit_scale, v2s, v2t, instance, hidden_dim, resume, checkpoint_every, device,
+                  seed, progress):
     """Fit a head on the store: seen-only, projection, PADing classifier, V2C or CPA.
 
     Writes OUT/{config.json, weights.pt, manifest.json}, a head `zs evaluate` accepts.
@@ -54,7 +57,7 @@ def adapt_command(store, method, out, generator, init_head, text, split, steps, 
     cfg = AdaptConfig(
         store=store, method=method, out=out, generator=generator, init_head=init_head, text=text, split=split,
         device=device, seed=seed, steps=steps, images_per_batch=images_per_batch, gamma=gamma,
-        gamma_seen_fraction=gamma_seen_fraction, resume=resume, checkpoint_every=checkpoint_every,
+        gamma_seen_fraction=gamma_seen_fraction, fit_scale=fit_scale, resume=resume, checkpoint_every=checkpoint_every,
         progress=progress, classifier=cls_params, projector=proj_params,
     )
     path = adapt(cfg)

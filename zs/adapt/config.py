@@ -75,6 +75,8 @@ class AdaptConfig:
     gamma: float | str | None = None  # calibrated stacking: None (0), a value, or "auto"
     gamma_seen_fraction: float = 0.9  # "auto": fraction of matched seen train queries kept seen
     gamma_max_queries: int = 20000
+    fit_scale: bool = True  # projector heads: fit the inference logit scale on the training queries
+    fit_scale_max_queries: int = 50000
     resume: bool = True
     checkpoint_every: int = 100
     progress: bool = False

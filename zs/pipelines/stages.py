@@ -163,6 +163,8 @@ def run_adapt(params, inputs, out: Path, ctx):
     cfg = AdaptConfig(store=_store_of(inputs["store"]), method=params["method"], out=str(out / "head"),
                       generator=generator, init_head=init, device=_device(params, ctx), seed=params["seed"],
                       steps=params.get("steps"), gamma=params.get("gamma"), progress=ctx.progress)
+    if params.get("fit_scale") is not None:
+        cfg.fit_scale = params["fit_scale"]
     for flag in ("v2s", "v2t", "instance"):
         if params.get(flag) is not None:
             setattr(cfg.projector, flag, params[flag])
@@ -299,8 +301,9 @@ STAGE_TYPES: dict[str, StageType] = {
     "adapt": StageType(
         run_adapt,
         {"method": (S, REQUIRED), "steps": (I, None), "gamma": ((int, float, str), None), "seed": (I, 0),
-         "v2s": (B, None), "v2t": (B, None), "instance": (B, None), "device": (S, None)},
+         "v2s": (B, None), "v2t": (B, None), "instance": (B, None), "fit_scale": (B, None), "device": (S, None)},
         {"store": True, "generator": False, "init_head": False},
+        version=2,  # 2: projector heads fit their inference logit scale (zs.adapt.logit_scale)
     ),
     "evaluate": StageType(
         run_evaluate,
