@@ -4,21 +4,15 @@ import json
 import pytest
 import torch
 
+from tests.synth.test_train import MICRO as TRAIN_MICRO
 from zs.errors import ZsError
 from zs.synth.dataset import SynthConfig, write_synth
 from zs.synth.pretrain import BACKBONE_FILE, PretrainConfig, load_backbone_into, pretrain_backbone
-from zs.synth.segmenter_config import PRESETS
 from zs.synth.train import train_segmenter
 
 torch.set_num_threads(1)
 
-MICRO = dataclasses.replace(
-    PRESETS["tiny"],
-    backbone_hidden_sizes=(8, 16, 32, 32), backbone_embedding_size=8, feature_size=32, mask_feature_size=32,
-    hidden_dim=32, encoder_layers=1, encoder_feedforward_dim=32, decoder_layers=2, num_attention_heads=2,
-    dim_feedforward=32, num_queries=8, train_num_points=256, image_size=32, max_size=32,
-    steps=2, batch_size=2, warmup_steps=0, checkpoint_every=2, hflip=False,
-)
+MICRO = dataclasses.replace(TRAIN_MICRO, steps=2, batch_size=2)
 TINY_PRE = PretrainConfig(images=12, crop_size=32, steps=30, batch_size=16, lr=3e-3)
 
 
