@@ -54,21 +54,12 @@ def evaluate_cmd(store, head, out, tasks, limit, split, full_image, segmenter, d
 
 
 def _summary(metrics: dict) -> str:
-    """One line per task: all / seen / unseen / hm of its headline metric."""
-    lines = []
-    for task, key in (("panoptic", "pq"), ("semantic", "miou"), ("instance", "ap50")):
-        block = metrics.get(task)
-        if not block:
-            continue
-        parts = []
-        for group in ("all", "seen", "unseen", "hm"):
-            value = (block.get(group) or {}).get(key)
-            if value is not None:
-                parts.append(f"{group} {100 * value:.2f}")
-        lines.append(f"{task} {key.upper()}: " + ", ".join(parts))
+    """Each task's headline metric (all / seen / unseen / hm), then images, mode and time."""
+    from zs.evaluate.report import format_metrics_summary
+
     p = metrics["provenance"]
-    lines.append(f"{p['num_images']} images, {p['mode']}, {p['timing']['seconds']:.1f} s")
-    return "\n".join(lines)
+    return (format_metrics_summary(metrics)
+            + f"\n{p['num_images']} images, {p['mode']}, {p['timing']['seconds']:.1f} s")
 
 
 commands: list = [evaluate_cmd]
