@@ -14,7 +14,9 @@ from zs.errors import ConfigError
 
 KINDS = ("gmmn", "primitive", "vae")
 SCHEDULES = ("pading", "two-stage")
-UNRELATED_KL = ("gaussian", "released")
+UNRELATED_KL = ("released", "gaussian")
+LR_SCHEDULES = ("multistep", "poly", "constant")
+GEN_CE_LOGITS = ("all", "seen")
 
 
 @dataclasses.dataclass
@@ -86,7 +88,9 @@ class FitConfig:
     relation_weight: float = 1.0  # weight_2 (semantic-related CE, itself scaled by 0.2)
     recon_weight: float = 0.5  # weight_3 (L1 reconstruction)
     tau: float = 0.1  # relationship / relation temperature
-    unrelated_kl: str = "gaussian"  # "gaussian" (Eq. 4) | "released" (softmax-KL to a normal draw)
+    # L_U: "released" (PADing's code: softmax-KL at tau towards a fresh N(0, I) draw of E_U(fake)'s shape);
+    # "gaussian" is a departure (KL of the batch moments of E_U(fake) to N(0, 1), the paper's Eq. 4 read literally)
+    unrelated_kl: str = "released"
     disentangle_dropout: float = 0.1
     # semantic-centric G2S (Eq. 8): L_mmd + lambda_s * L_g2v + lambda_v * L_gv2s
     diversity: Optional[bool] = None  # G2V's contrastive term; None: on for vae
@@ -106,7 +110,12 @@ class FitConfig:
     unseen_class_weight: float = 5.0
     no_object_weight: float = 0.1
     num_choose: int = 5  # unseen classes x 1 synthetic sample per classifier step
-    lr_steps: tuple = (0.7, 0.925)  # fractions of iterations (PADing: 14000, 18500 of 20000), x0.1
+    # generator-side Adam LR schedule (the classifier's SGD stays at cls_lr): "multistep" x0.1 at the
+    # fractions lr_steps of the iterations (PADing panoptic: 14000, 18500 of 20000), "poly", "constant"
+    lr_schedule: str = "multistep"
+    lr_steps: tuple = (0.7, 0.925)
+    poly_power: float = 0.9
+    gen_ce_logits: str = "all"  # logits of the generator's CE term: "all" K+1, or "seen" classes only
     # bookkeeping
     checkpoint_every: int = 1000
     resume: bool = False
@@ -140,6 +149,10 @@ class FitConfig:
             raise ConfigError(f"--schedule '{self.schedule}' is not one of {list(SCHEDULES)}")
         if self.unrelated_kl not in UNRELATED_KL:
             raise ConfigError(f"unrelated_kl '{self.unrelated_kl}' is not one of {list(UNRELATED_KL)}")
+        if self.lr_schedule not in LR_SCHEDULES:
+            raise ConfigError(f"lr_schedule '{self.lr_schedule}' is not one of {list(LR_SCHEDULES)}")
+        if self.gen_ce_logits not in GEN_CE_LOGITS:
+            raise ConfigError(f"gen_ce_logits '{self.gen_ce_logits}' is not one of {list(GEN_CE_LOGITS)}")
         if self.iterations <= 0 or self.batch_images <= 0 or self.batch_size <= 0:
             raise ConfigError("iterations, batch_images and batch_size must be > 0")
         if self.gv2s and not self.projector:

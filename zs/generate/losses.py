@@ -172,4 +172,4 @@ def weighted_classifier_ce(logits: torch.Tensor, labels: torch.Tensor, class_wei
     logits [N, K+1], labels [N] in [0, K], class_weight [K+1] -> scalar
     (torch's weighted mean: sum_i w_{y_i} ce_i / sum_i w_{y_i}).
     """
-    return F.cross_entropy(logits, labels, weight=class_weight)
+    return F.cross_entropy(logits, labels, weight=class_weight.to(logits.dtype))

@@ -17,12 +17,47 @@ from zs.errors import ZsError
 from zs.generate.config import GeneratorConfig
 
 
-def _randn(shape, like: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
-    """N(0, I) on ``like``'s device, from ``generator`` (CPU or same device) or the global RNG."""
+class RecordedDraws:
+    """Random tensors replayed in order instead of drawn (to reproduce a recorded run, e.g. PADing's own).
+
+    Accepted wherever a ``generator`` is: each draw takes the next tensor, which
+    must have the shape zs asks for.
+    """
+
+    def __init__(self, tensors):
+        self._todo = list(tensors)
+
+    def take(self, shape, dtype: torch.dtype, device) -> torch.Tensor:
+        if not self._todo:
+            raise RuntimeError(f"no recorded draw left for a draw of shape {tuple(shape)}")
+        t = torch.as_tensor(self._todo.pop(0))
+        if tuple(t.shape) != tuple(shape):
+            raise RuntimeError(f"recorded draw has shape {tuple(t.shape)}, this draw needs {tuple(shape)}")
+        return t.to(device=device, dtype=dtype)
+
+    def __len__(self) -> int:
+        return len(self._todo)
+
+
+def randn(shape, like: torch.Tensor, generator, dtype: torch.dtype | None = None) -> torch.Tensor:
+    """N(0, I) on ``like``'s device (dtype: ``like``'s unless given), from ``generator`` (a
+    torch.Generator on the CPU or the same device, or :class:`RecordedDraws`) or the global RNG."""
+    dtype = dtype or like.dtype
+    if isinstance(generator, RecordedDraws):
+        return generator.take(shape, dtype, like.device)
     if generator is None:
-        return torch.randn(shape, device=like.device, dtype=like.dtype)
-    out = torch.randn(shape, generator=generator, device=generator.device, dtype=like.dtype)
+        return torch.randn(shape, device=like.device, dtype=dtype)
+    out = torch.randn(shape, generator=generator, device=generator.device, dtype=dtype)
     return out.to(like.device)
+
+
+def randperm(n: int, device, generator=None) -> torch.Tensor:
+    """A random permutation of range(n) on ``device`` (same sources as :func:`randn`)."""
+    if isinstance(generator, RecordedDraws):
+        return generator.take((n,), torch.long, device)
+    if generator is None:
+        return torch.randperm(n, device=device)
+    return torch.randperm(n, generator=generator, device=generator.device).to(device)
 
 
 class Generator(nn.Module):
@@ -55,12 +90,15 @@ class Generator(nn.Module):
         """[M] -> [M, E] semantic vectors used by the alignment / relation losses."""
         return self.semantic[class_ids]
 
-    def generate(self, class_ids: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
-        """[M] class ids -> [M, D] synthetic features (one per id; training mode keeps dropout)."""
+    def generate(self, class_ids: torch.Tensor, generator=None) -> torch.Tensor:
+        """[M] class ids -> [M, D] synthetic features (one per id; training mode keeps dropout).
+
+        ``generator``: a torch.Generator, :class:`RecordedDraws`, or None (torch's global RNG).
+        """
         raise NotImplementedError
 
     @torch.no_grad()
-    def sample(self, class_ids, n: int = 1, generator: torch.Generator | None = None) -> torch.Tensor:
+    def sample(self, class_ids, n: int = 1, generator=None) -> torch.Tensor:
         """[M] class ids -> [M*n, D]: n samples per id, in repeat_interleave order."""
         ids = self._check_ids(class_ids).repeat_interleave(n)  # [M*n]
         if ids.numel() == 0:
@@ -87,7 +125,7 @@ class GmmnGenerator(Generator):
 
     def generate(self, class_ids, generator=None):
         sem = self.semantic[class_ids]  # [M, Dt]
-        noise = _randn((sem.shape[0], self.noise_dim), sem, generator)  # [M, Dn]
+        noise = randn((sem.shape[0], self.noise_dim), sem, generator)  # [M, Dn]
         return self.net(torch.cat([sem, noise], 1))  # [M, D]
 
 
@@ -148,7 +186,7 @@ class PrimitiveLayer(nn.Module):
         tgt = self.norm1(tgt + self.drop1(single_token_self_attention(self.self_attn, tgt)))
         tgt = tgt + self.drop2(cross_attention(self.cross_attn, tgt, memory))  # [M, D]
         if self.noise:
-            tgt = tgt + _randn(tgt.shape, tgt, generator)  # Z in Eq. 1
+            tgt = tgt + randn(tgt.shape, tgt, generator)  # Z in Eq. 1
         tgt = self.norm2(tgt)
         tgt = self.norm3(tgt + self.drop3(self.ffn(tgt)))
         return tgt  # [M, D]
@@ -218,11 +256,11 @@ class VaeGenerator(Generator):
     def reconstruct(self, real: torch.Tensor, class_ids: torch.Tensor, generator=None):
         """Training path: real [M, D] -> (fake [M, D], mu, logvar)."""
         mu, logvar = self.encode(real)
-        z = mu + _randn(mu.shape, mu, generator) * torch.exp(0.5 * logvar)  # reparameterisation
+        z = mu + randn(mu.shape, mu, generator) * torch.exp(0.5 * logvar)  # reparameterisation
         return self.decode(z, class_ids), mu, logvar
 
     def generate(self, class_ids, generator=None):
-        noise = _randn((class_ids.numel(), self.cfg.query_dim), self.semantic, generator)  # [M, D]
+        noise = randn((class_ids.numel(), self.cfg.query_dim), self.semantic, generator)  # [M, D]
         return self.reconstruct(noise, class_ids, generator)[0]
 
 

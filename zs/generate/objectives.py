@@ -13,7 +13,7 @@ import torch
 
 from zs.generate import losses as L
 from zs.generate.config import FitConfig
-from zs.generate.models import Generator, VaeGenerator, sample_features
+from zs.generate.models import Generator, VaeGenerator, randn, randperm, sample_features
 from zs.generate.structure import Disentangler
 
 
@@ -30,7 +30,7 @@ class StepInputs:
 
 
 def _structure_loss(cfg: FitConfig, gen: Generator, dis: Disentangler | None, fake_seen, fake_unseen,
-                    inp: StepInputs):
+                    inp: StepInputs, generator=None):
     """w1 (L_A + L_U) + w2 L_R + w3 L_recon on synthetic seen + unseen features (PADing §3.3).
 
     fake_seen [N, D] (the step's synthetic seen features), fake_unseen [Ku, D] (one per unseen class).
@@ -47,7 +47,7 @@ def _structure_loss(cfg: FitConfig, gen: Generator, dis: Disentangler | None, fa
         ce_u = L.semantic_related_ce(dis.relation(r_u, sem_all[inp.unseen_ids]), local)
         terms["relation"] = 0.2 * (ce_s + ce_u) / 2.0
         terms["recon"] = (L.reconstruction_l1(rec[:n], fake_seen) + L.reconstruction_l1(rec[n:], fake_unseen)) / 2.0
-        terms["unrelated"] = 0.5 * (_unrelated(cfg, u_s) + _unrelated(cfg, u_u)) / 2.0
+        terms["unrelated"] = 0.5 * (_unrelated(cfg, u_s, generator) + _unrelated(cfg, u_u, generator)) / 2.0
         feat_s, feat_u = r_s, r_u
     if cfg.alignment:
         terms["align"] = L.relationship_alignment_loss(
@@ -62,28 +62,41 @@ def _structure_loss(cfg: FitConfig, gen: Generator, dis: Disentangler | None, fa
     return total, terms
 
 
-def _fake_features(cfg: FitConfig, gen: Generator, inp: StepInputs, structure: bool):
+def _fake_features(cfg: FitConfig, gen: Generator, inp: StepInputs, structure: bool, generator=None):
     """(fake [N, D] for the real batch, fake_unseen [Ku, D] or None, VAE KL or None).
 
     A generator whose rows are independent makes the seen and unseen features
-    in one forward (the same maths as two forwards, half the fixed cost).
+    in one forward (the same maths as two forwards, half the fixed cost): its
+    noise draws are the row-concatenation of the two forwards' draws.
     """
     if isinstance(gen, VaeGenerator):
-        fake, mu, logvar = gen.reconstruct(inp.real, inp.labels)  # [N, D]
+        fake, mu, logvar = gen.reconstruct(inp.real, inp.labels, generator)  # [N, D]
         kl = cfg.vae_kl_weight * L.vae_kl(mu, logvar) if cfg.vae_kl_weight else None
-        return fake, (gen.generate(inp.unseen_ids) if structure else None), kl
+        return fake, (gen.generate(inp.unseen_ids, generator) if structure else None), kl
     if structure and gen.rows_independent:
-        both = gen.generate(torch.cat([inp.labels, inp.unseen_ids]))  # [N+Ku, D]
+        both = gen.generate(torch.cat([inp.labels, inp.unseen_ids]), generator)  # [N+Ku, D]
         n = inp.labels.shape[0]
         return both[:n], both[n:], None
-    fake = gen.generate(inp.labels)  # [N, D]
-    return fake, (gen.generate(inp.unseen_ids) if structure else None), None
+    fake = gen.generate(inp.labels, generator)  # [N, D]
+    return fake, (gen.generate(inp.unseen_ids, generator) if structure else None), None
 
 
-def _unrelated(cfg: FitConfig, u: torch.Tensor) -> torch.Tensor:
-    if cfg.unrelated_kl == "released":  # released code: softmax-KL towards a fresh N(0, 1) draw
-        return L.softmax_kl(u, torch.randn_like(u), cfg.tau)
+def _unrelated(cfg: FitConfig, u: torch.Tensor, generator=None) -> torch.Tensor:
+    """L_U of E_U features u [M, D]. "released": softmax-KL (T = 0.1) towards a fresh float32
+    N(0, I) draw of u's shape (PADing's ``torch.FloatTensor(M, D).normal_``); "gaussian": batch moments."""
+    if cfg.unrelated_kl == "released":
+        return L.softmax_kl(u, randn(u.shape, u, generator, dtype=torch.float32), cfg.tau)
     return L.gaussian_kl_to_standard(u)
+
+
+def _generator_ce(cfg: FitConfig, logits: torch.Tensor, inp: StepInputs) -> torch.Tensor:
+    """CE of the classifier's logits [N, K+1] of fake seen features: over all K+1 logits, or ("seen")
+    over the seen classes' logits only (PADing semantic: ``new_fc(fake)[:, :156]``, its 156 seen classes)."""
+    if cfg.gen_ce_logits == "all":
+        return torch.nn.functional.cross_entropy(logits, inp.labels)
+    position = torch.full((logits.shape[1],), -1, dtype=torch.long, device=logits.device)
+    position[inp.seen_ids] = torch.arange(inp.seen_ids.numel(), device=logits.device)
+    return torch.nn.functional.cross_entropy(logits[:, inp.seen_ids], position[inp.labels])
 
 
 def generator_loss(
@@ -94,16 +107,18 @@ def generator_loss(
     dis: Disentangler | None = None,
     classifier=None,
     projector=None,
+    generator=None,
 ) -> tuple[torch.Tensor, dict[str, float]]:
     """Total generator-side loss of one step and its parts (floats, for logging).
 
     PADing (Eq. 7, released weights): L_mmd + cls_weight * CE(classifier(fake seen))
     + structure_weight * structure. Semantic-centric VAE (Eq. 8):
     L_mmd + lambda_s (L_mmd + L_div) + lambda_v L_gv2s (+ optional VAE KL).
+    ``generator``: where the step's random draws come from (None: torch's global RNG).
     """
     parts: dict[str, torch.Tensor] = {}
     structure = bool((cfg.alignment or cfg.disentangle) and inp.unseen_ids.numel())
-    fake, fake_unseen, vae_kl = _fake_features(cfg, gen, inp, structure)
+    fake, fake_unseen, vae_kl = _fake_features(cfg, gen, inp, structure, generator)
     if vae_kl is not None:
         parts["vae_kl"] = vae_kl
     mmd = L.mmd_loss(fake, inp.real, cfg.mmd_sigmas)
@@ -117,9 +132,9 @@ def generator_loss(
             fake, inp.labels, projector, inp.seen_ids, cfg.focal_alpha, cfg.focal_gamma
         )
     if classifier is not None and cfg.cls_weight:
-        parts["cls"] = cfg.cls_weight * torch.nn.functional.cross_entropy(classifier.raw_logits(fake), inp.labels)
+        parts["cls"] = cfg.cls_weight * _generator_ce(cfg, classifier.raw_logits(fake), inp)
     if structure:
-        total_structure, terms = _structure_loss(cfg, gen, dis, fake, fake_unseen, inp)
+        total_structure, terms = _structure_loss(cfg, gen, dis, fake, fake_unseen, inp, generator)
         parts["structure"] = cfg.structure_weight * total_structure
         parts.update({k: v.detach() for k, v in terms.items()})
     summed = ("mmd", "g2v", "gv2s", "cls", "structure", "vae_kl")
@@ -137,20 +152,20 @@ def classifier_class_weights(num_classes: int, unseen_ids: torch.Tensor, cfg: Fi
 
 def classifier_loss(
     cfg: FitConfig, gen: Generator, classifier, embed: torch.Tensor, labels: torch.Tensor,
-    unseen_ids: torch.Tensor, class_weight: torch.Tensor,
+    unseen_ids: torch.Tensor, class_weight: torch.Tensor, generator=None,
 ) -> torch.Tensor:
     """PADing's classifier step: all real queries (unmatched -> no-object) + ``num_choose`` unseen
     classes x 1 synthetic feature (detached), class-weighted CE.
 
     embed [B*Q, D], labels [B*Q] in [0, K] -> scalar.
     """
-    pick = torch.randperm(unseen_ids.numel(), device=unseen_ids.device)[: cfg.num_choose]
+    pick = randperm(unseen_ids.numel(), unseen_ids.device, generator)[: cfg.num_choose]
     chosen = unseen_ids[pick]  # [c]
     if isinstance(gen, VaeGenerator):  # BatchNorm: sample with running statistics
-        fake = sample_features(gen, chosen)  # [c, D]
+        fake = sample_features(gen, chosen, generator=generator)  # [c, D]
     else:  # PADing samples in training mode (dropout on)
         with torch.no_grad():
-            fake = gen.generate(chosen)  # [c, D]
+            fake = gen.generate(chosen, generator)  # [c, D]
     x = torch.cat([embed, fake], 0)  # [B*Q + c, D]
     y = torch.cat([labels, chosen], 0)  # [B*Q + c]
     return L.weighted_classifier_ce(classifier.raw_logits(x), y, class_weight)

@@ -89,22 +89,48 @@ def build_state(cfg: FitConfig, inputs: TrainInputs, device) -> TrainState:
     if cfg.disentangle:
         sem_dim = gen.semantic_vectors(torch.zeros(1, dtype=torch.long, device=device)).shape[1]
         dis = Disentangler(inputs.query_dim, sem_dim, cfg.disentangle_dropout).to(device)
-    params = list(gen.parameters()) + (list(dis.parameters()) if dis is not None else [])
-    opt_g = torch.optim.Adam(params, lr=cfg.lr, fused=_fused_ok(device))  # fused: same update, one kernel
-    classifier, opt_c = None, None
+    classifier = None
     if cfg.schedule == "pading":
         classifier = _load_seen_head(inputs, device, trainable=True)
-        opt_c = torch.optim.SGD(classifier.parameters(), lr=cfg.cls_lr, momentum=cfg.cls_momentum,
-                                weight_decay=cfg.cls_weight_decay)
     elif cfg.cls_weight:
         classifier = _load_seen_head(inputs, device, trainable=False)
+    opt_g, opt_c, scheds = make_optimizers(cfg, gen, dis, classifier if cfg.schedule == "pading" else None, device)
     projector = load_projector(cfg.projector, inputs, device) if cfg.gv2s else None
-    milestones = sorted({int(round(f * cfg.iterations)) for f in cfg.lr_steps if 0 < f < 1})
-    scheds = [torch.optim.lr_scheduler.MultiStepLR(o, milestones, gamma=0.1) for o in (opt_g, opt_c) if o]
     t = lambda xs: torch.tensor(xs, dtype=torch.long, device=device)  # noqa: E731
     ids = {"seen": t(inputs.seen_ids), "unseen": t(inputs.unseen_ids), "all": t(list(range(inputs.num_classes)))}
     cw = O.classifier_class_weights(inputs.num_classes, ids["unseen"], cfg) if classifier is not None else None
     return TrainState(gen, dis, classifier, projector, opt_g, opt_c, scheds, ids, cw)
+
+
+def make_optimizers(cfg: FitConfig, gen, dis, classifier, device):
+    """(Adam over generator + disentangler, SGD over ``classifier`` or None, [LR schedulers]).
+
+    As PADing's released code: only the generator side's Adam follows the LR
+    schedule (``cfg.lr_schedule``); the classifier's SGD keeps ``cfg.cls_lr``.
+    """
+    params = list(gen.parameters()) + (list(dis.parameters()) if dis is not None else [])
+    opt_g = torch.optim.Adam(params, lr=cfg.lr, fused=_fused_ok(device))  # fused: same update, one kernel
+    opt_c = None
+    if classifier is not None:
+        opt_c = torch.optim.SGD(classifier.parameters(), lr=cfg.cls_lr, momentum=cfg.cls_momentum,
+                                weight_decay=cfg.cls_weight_decay)
+    sched = generator_lr_scheduler(cfg, opt_g)
+    return opt_g, opt_c, [sched] if sched is not None else []
+
+
+def generator_lr_scheduler(cfg: FitConfig, opt):
+    """``cfg.lr_schedule`` for the generator's optimiser (stepped once per iteration), or None (constant).
+
+    multistep: x0.1 at each fraction ``cfg.lr_steps`` of the iterations (detectron2's
+    WarmupMultiStepLR with warm-up factor 1); poly: (1 - it / iterations) ** ``cfg.poly_power``
+    (WarmupPolyLR with warm-up factor 1).
+    """
+    if cfg.lr_schedule == "multistep":
+        milestones = sorted({int(round(f * cfg.iterations)) for f in cfg.lr_steps if 0 < f < 1})
+        return torch.optim.lr_scheduler.MultiStepLR(opt, milestones, gamma=0.1)
+    if cfg.lr_schedule == "poly":
+        return torch.optim.lr_scheduler.PolynomialLR(opt, total_iters=cfg.iterations, power=cfg.poly_power)
+    return None
 
 
 def _modules(st: TrainState) -> dict:
@@ -147,8 +173,12 @@ def _step_inputs(batch: dict, st: TrainState) -> O.StepInputs:
                         unseen_ids=st.ids["unseen"], seen_ids=st.ids["seen"], all_ids=st.ids["all"])
 
 
-def train_step(cfg: FitConfig, st: TrainState, batch: dict) -> dict[str, float]:
-    """One iteration: generator step, then (PADing) classifier step. Returns the losses."""
+def train_step(cfg: FitConfig, st: TrainState, batch: dict, generator=None) -> dict[str, float]:
+    """One iteration: generator step, then (PADing) classifier step. Returns the losses.
+
+    ``generator``: where the random draws come from (None: torch's global RNG; see
+    :class:`zs.generate.models.RecordedDraws`).
+    """
     parts: dict[str, float] = {}
     min_real = 2 if isinstance(st.gen, VaeGenerator) else 1  # BatchNorm needs 2 rows
     if batch["real"].shape[0] >= min_real:
@@ -157,14 +187,14 @@ def train_step(cfg: FitConfig, st: TrainState, batch: dict) -> dict[str, float]:
             st.dis.train()
         st.opt_g.zero_grad(set_to_none=True)
         loss, parts = O.generator_loss(cfg, st.gen, _step_inputs(batch, st), dis=st.dis,
-                                       classifier=st.classifier, projector=st.projector)
+                                       classifier=st.classifier, projector=st.projector, generator=generator)
         loss.backward()
         st.opt_g.step()
         parts["gen"] = float(loss.detach())
     if st.opt_c is not None:
         st.opt_c.zero_grad(set_to_none=True)
         loss_c = O.classifier_loss(cfg, st.gen, st.classifier, batch["all_embed"], batch["all_labels"],
-                                   st.ids["unseen"], st.class_weight)
+                                   st.ids["unseen"], st.class_weight, generator)
         loss_c.backward()
         st.opt_c.step()
         parts["clf"] = float(loss_c.detach())
