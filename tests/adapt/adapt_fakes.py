@@ -54,6 +54,11 @@ class FakeReader:
     def clip_segment(self, rows):
         return self.clip_s[np.asarray(rows)]
 
+    def queries(self, columns=None, filters=None):  # the label column is all the fakes' users read
+        import pandas as pd
+
+        return pd.DataFrame({"label": self.label.reshape(-1)})
+
     def matched_batches(self, batch_size, *, seed, labels=None, device="cpu", epochs=None):
         want = self.store.vocab.seen_indices if labels is None else list(labels)
         r, q = np.nonzero(np.isin(self.label, want))

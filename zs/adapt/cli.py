@@ -18,6 +18,8 @@ from zs.adapt.config import DEFAULT_STEPS, METHODS
               help="Start from this head (classifier: a linear head; cpa/v2c: a projector head, e.g. the V2C one).")
 @click.option("--text", default=None, help="Text-embedding set of the store (default: 'default').")
 @click.option("--split", default="train", show_default=True, help="Store split to train on.")
+@click.option("--allow-unseen-in-train", is_flag=True,
+              help="Train even if the split has queries matched to unseen classes (transductive experiments).")
 @click.option("--steps", type=int, default=None,
               help="Optimiser steps (default per method: "
                    + ", ".join(f"{k} {v}" for k, v in DEFAULT_STEPS.items()) + "; synthetic-world sized).")
@@ -40,7 +42,7 @@ from zs.adapt.config import DEFAULT_STEPS, METHODS
 @click.option("--device", default="auto", show_default=True, help="auto | cpu | cuda | cuda:N.")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--progress/--no-progress", default=True, show_default=True, help="Show a progress bar.")
-def adapt_command(store, method, out, generator, init_head, text, split, steps, images_per_batch, lr, gamma,
+def adapt_command(store, method, out, generator, init_head, text, split, allow_unseen_in_train, steps, images_per_batch, lr, gamma,
                   gamma_seen_fraction, fit_scale, v2s, v2t, instance, hidden_dim, resume, checkpoint_every, device,
                   seed, progress):
     """Fit a head on the store: seen-only, projection, PADing classifier, V2C or CPA.
@@ -56,6 +58,7 @@ def adapt_command(store, method, out, generator, init_head, text, split, steps, 
         proj_params.hidden_dim = hidden_dim
     cfg = AdaptConfig(
         store=store, method=method, out=out, generator=generator, init_head=init_head, text=text, split=split,
+        allow_unseen_in_train=allow_unseen_in_train,
         device=device, seed=seed, steps=steps, images_per_batch=images_per_batch, gamma=gamma,
         gamma_seen_fraction=gamma_seen_fraction, fit_scale=fit_scale, resume=resume, checkpoint_every=checkpoint_every,
         progress=progress, classifier=cls_params, projector=proj_params,

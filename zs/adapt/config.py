@@ -68,6 +68,7 @@ class AdaptConfig:
     init_head: str | os.PathLike | None = None  # start from this head instead of the default
     text: str | None = None  # text-embedding set of the store (None = default)
     split: str = "train"
+    allow_unseen_in_train: bool = False  # transductive experiments: train on a split with matched unseen queries
     device: str = "auto"
     seed: int = 0
     steps: int | None = None  # None = DEFAULT_STEPS[method]

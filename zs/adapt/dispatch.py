@@ -33,6 +33,10 @@ def adapt(cfg: AdaptConfig) -> Path:
     device = resolve_device(cfg.device)
     seed_everything(cfg.seed)
     store = open_input_store(cfg.store)
+    if cfg.method != "seen-only":  # every other method trains on the split's queries
+        from zs.store.unseen import check_no_unseen_matched
+
+        check_no_unseen_matched(store, cfg.split, allow=cfg.allow_unseen_in_train)
     Path(cfg.out).mkdir(parents=True, exist_ok=True)
     try:
         out = _method_function(cfg.method)(cfg, store, device)

@@ -6,6 +6,9 @@ No torch import at module import time: the library is imported inside the comman
 from __future__ import annotations
 
 import click
+from click.core import ParameterSource
+
+from zs.generate.config import PRESETS
 
 
 def _tri(name: str, help_: str):
@@ -16,7 +19,13 @@ def _tri(name: str, help_: str):
 @click.command("fit-generator")
 @click.option("--store", required=True, help="Feature store (path or URL).")
 @click.option("--out", required=True, type=click.Path(file_okay=False), help="Generator directory to write.")
+@click.option("--preset", type=click.Choice(sorted(PRESETS)), default=None,
+              help="PADing's protocol as its released configs set it (iterations, structure weight, dropouts, "
+                   "generator LR schedule, class weights, synthetic unseen per classifier step, generator CE "
+                   "logits; table in docs/generate.md). Options given explicitly override it.")
 @click.option("--split", default="train", show_default=True, help="Store split with the seen training features.")
+@click.option("--allow-unseen-in-train", is_flag=True,
+              help="Train even if the split has queries matched to unseen classes (transductive experiments).")
 @click.option("--kind", type=click.Choice(["gmmn", "primitive", "vae"]), default="primitive", show_default=True)
 @click.option("--schedule", type=click.Choice(["pading", "two-stage"]), default="pading", show_default=True,
               help="pading: generator + classifier steps alternate (writes OUT/head); two-stage: generator only.")
@@ -26,6 +35,23 @@ def _tri(name: str, help_: str):
               help="Matched features per step (two-stage without diversity).")
 @click.option("--text", "text_name", default=None, help="Store text embeddings name [default: default].")
 @click.option("--lr", type=float, default=5e-4, show_default=True, help="Adam lr of the generator side.")
+@click.option("--lr-schedule", type=click.Choice(["multistep", "poly", "constant"]), default="multistep",
+              show_default=True, help="Generator-side Adam LR schedule: multistep x0.1 at 70% and 92.5% of the "
+                                      "iterations, poly (power 0.9), constant. The classifier SGD keeps 1e-3.")
+@click.option("--unrelated-kl", type=click.Choice(["released", "gaussian"]), default="released", show_default=True,
+              help="L_U. released: PADing's code, softmax-KL (T 0.1) of E_U(fake) towards a fresh N(0, I) draw. "
+                   "gaussian: a departure from PADing, KL of the batch moments of E_U(fake) to N(0, 1).")
+@click.option("--gen-dropout", type=float, default=0.1, show_default=True,
+              help="Primitive generator dropout (TRANS_DROP_RATE).")
+@click.option("--disentangle-dropout", type=float, default=0.1, show_default=True,
+              help="E_R / E_U / decoder dropout (DROP_OUT_ED).")
+@click.option("--unseen-class-weight", type=float, default=5.0, show_default=True,
+              help="Classifier CE weight of unseen classes (CLASS_ECO); seen 1.")
+@click.option("--no-object-weight", type=float, default=0.1, show_default=True, help="Classifier CE no-object weight.")
+@click.option("--num-choose", type=int, default=5, show_default=True,
+              help="Unseen classes x 1 synthetic feature per classifier step (NUM_CHOOSE).")
+@click.option("--gen-ce-logits", type=click.Choice(["all", "seen"]), default="all", show_default=True,
+              help="Logits the generator's 0.001 CE sees: all K+1, or the seen classes only.")
 @_tri("alignment", "PADing relationship alignment (Eq. 6).")
 @_tri("disentangle", "PADing feature disentanglement (Eqs. 3-5).")
 @_tri("diversity", "Semantic-centric G2V contrastive diversity (Eq. 7).")
@@ -54,16 +80,18 @@ def fit_generator_cmd(**kw) -> None:
 
     Examples (PADing Table 1 rows 3-6 / Table 3; semantic-centric Table 6):
 
+    \b
       zs fit-generator --store S --out G --kind gmmn --no-alignment --no-disentangle
       zs fit-generator --store S --out G --kind primitive --no-alignment --no-disentangle
       zs fit-generator --store S --out G --kind primitive --alignment --no-disentangle
       zs fit-generator --store S --out G                      # PADing (P + A + D)
+      zs fit-generator --store S --out G --preset pading-semantic   # PADing's COCO-Stuff recipe
       zs fit-generator --store S --out G --num-primitives 100
       zs fit-generator --store S --out G --kind vae --schedule two-stage --projector P
     """
     import dataclasses
 
-    from zs.generate.config import FitConfig, GeneratorConfig
+    from zs.generate.config import FitConfig, GeneratorConfig, fit_config
     from zs.generate.train import fit_generator
 
     threads = kw.pop("threads")
@@ -71,10 +99,15 @@ def fit_generator_cmd(**kw) -> None:
         import torch
 
         torch.set_num_threads(threads)
+    preset = kw.pop("preset")
+    if preset:  # the preset's values, unless the option was given explicitly
+        ctx = click.get_current_context()
+        kw = {k: v for k, v in kw.items()
+              if k not in PRESETS[preset] or ctx.get_parameter_source(k) is not ParameterSource.DEFAULT}
     arch = {k: kw.pop(k) for k in ("num_primitives", "num_layers", "noise")}
     stop_after = kw.pop("stop_after")
-    known = {f.name for f in dataclasses.fields(FitConfig)}
-    cfg = FitConfig(**{k: v for k, v in kw.items() if k in known}, generator=GeneratorConfig(**arch))
+    known = {f.name for f in dataclasses.fields(FitConfig)} | {"gen_dropout"}
+    cfg = fit_config(preset, **{k: v for k, v in kw.items() if k in known}, generator=GeneratorConfig(**arch))
     out = fit_generator(cfg, stop_after=stop_after)
     click.echo(str(out))
 

@@ -18,6 +18,26 @@ UNRELATED_KL = ("released", "gaussian")
 LR_SCHEDULES = ("multistep", "poly", "constant")
 GEN_CE_LOGITS = ("all", "seen")
 
+# PADing's three protocols, as its released configs set them (DESIGN §7; docs/generate.md has the
+# source of each value). "gen_dropout" is the generator's TRANS_DROP_RATE (GeneratorConfig.dropout).
+PRESETS: dict[str, dict] = {
+    "pading-panoptic": dict(  # configs/panoptic-segmentation/PADing.yaml: COCO panoptic 119/14
+        schedule="pading", iterations=20000, batch_images=12, structure_weight=1e-4, gen_dropout=0.1,
+        disentangle_dropout=0.1, lr_schedule="multistep", lr_steps=(0.7, 0.925),  # x0.1 at 14,000 and 18,500
+        unseen_class_weight=5.0, no_object_weight=0.1, num_choose=5, gen_ce_logits="all",
+    ),
+    "pading-semantic": dict(  # configs/semantic-segmentation/PADing.yaml: COCO-Stuff 156/15
+        schedule="pading", iterations=2000, batch_images=12, structure_weight=1e-3, gen_dropout=0.3,
+        disentangle_dropout=0.2, lr_schedule="poly", unseen_class_weight=5.0, no_object_weight=0.1,
+        num_choose=17, gen_ce_logits="seen",  # NUM_CHOOSE 17 >= 15 unseen: all of them each step
+    ),
+    "pading-instance": dict(  # configs/instance-segmentation/PADing.yaml: COCO 48/17
+        schedule="pading", iterations=4000, batch_images=12, structure_weight=1e-3, gen_dropout=0.1,
+        disentangle_dropout=0.1, lr_schedule="constant", unseen_class_weight=2.0, no_object_weight=0.1,
+        num_choose=5, gen_ce_logits="all",
+    ),
+}
+
 
 @dataclasses.dataclass
 class GeneratorConfig:
@@ -65,7 +85,9 @@ class FitConfig:
 
     store: str = ""
     out: str = ""
+    preset: Optional[str] = None  # the PRESETS entry the values came from (recorded; see fit_config)
     split: str = "train"
+    allow_unseen_in_train: bool = False  # transductive experiments: train on a split with matched unseen queries
     text_name: Optional[str] = None  # None = the store's default text embeddings
     kind: str = "primitive"
     schedule: str = "pading"  # "pading" (generator + classifier alternate) | "two-stage"
@@ -145,6 +167,8 @@ class FitConfig:
     def validate(self) -> None:
         if self.kind not in KINDS:
             raise ConfigError(f"--kind '{self.kind}' is not one of {list(KINDS)}")
+        if self.preset is not None and self.preset not in PRESETS:
+            raise ConfigError(f"--preset '{self.preset}' is not one of {sorted(PRESETS)}")
         if self.schedule not in SCHEDULES:
             raise ConfigError(f"--schedule '{self.schedule}' is not one of {list(SCHEDULES)}")
         if self.unrelated_kl not in UNRELATED_KL:
@@ -163,3 +187,21 @@ class FitConfig:
             raise ConfigError(f"mmd_sigmas must be positive, got {self.mmd_sigmas}")
         if self.checkpoint_every <= 0:
             raise ConfigError(f"checkpoint_every must be > 0, got {self.checkpoint_every}")
+
+
+def fit_config(preset: Optional[str] = None, *, generator: Optional[GeneratorConfig] = None,
+               gen_dropout: Optional[float] = None, **fields) -> FitConfig:
+    """A FitConfig from a preset's values (``PRESETS``), then ``fields``: explicit values win.
+
+    ``gen_dropout`` (the generator's dropout) likewise overrides the preset's.
+    """
+    if preset is not None and preset not in PRESETS:
+        raise ConfigError(f"--preset '{preset}' is not one of {sorted(PRESETS)}")
+    values = dict(PRESETS[preset]) if preset else {}
+    preset_dropout = values.pop("gen_dropout", None)
+    values.update(fields)
+    gen = generator or GeneratorConfig()
+    dropout = gen_dropout if gen_dropout is not None else preset_dropout
+    if dropout is not None:
+        gen = dataclasses.replace(gen, dropout=dropout)
+    return FitConfig(preset=preset, generator=gen, **values)

@@ -2,7 +2,8 @@
 
 Every check that can fail on bad input runs here, before any training starts:
 missing text embeddings, a vocabulary without unseen classes, a split without
-matched queries, dimensions that do not fit the config.
+matched queries or with matched queries of unseen classes (unless allowed),
+dimensions that do not fit the config.
 """
 
 from __future__ import annotations
@@ -77,6 +78,7 @@ def _check_matched(split, num_classes: int, where: str) -> None:
 def open_inputs(cfg: FitConfig) -> TrainInputs:
     """Open the store and check everything training needs; ZsError on bad input."""
     from zs.store import open_store
+    from zs.store.unseen import check_no_unseen_matched
 
     store = open_store(cfg.store, mode="r")
     vocab = store.vocab
@@ -93,6 +95,7 @@ def open_inputs(cfg: FitConfig) -> TrainInputs:
     text, name = _load_text(store, cfg, vocab.num_classes)
     _check_dims(cfg, split.query_dim, text.shape[1], f"store {store.url}")
     _check_matched(split, vocab.num_classes, f"store {store.url}")
+    check_no_unseen_matched(store, cfg.split, allow=cfg.allow_unseen_in_train)
     return TrainInputs(
         store=store, split=split, text=text, text_name=name, text_sha256=text_identity(text, name),
         seen_ids=list(vocab.seen_indices), unseen_ids=unseen, query_dim=int(split.query_dim),

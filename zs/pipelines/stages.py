@@ -131,18 +131,23 @@ def run_text_embed(params, inputs, out: Path, ctx):
 
 # --------------------------------------------------------------------------- generate / adapt
 _FIT_KEYS = ("kind", "schedule", "iterations", "batch_images", "batch_size", "seed", "alignment", "disentangle",
-             "diversity", "gv2s", "structure_weight", "lr", "noise", "num_primitives")
+             "diversity", "gv2s", "structure_weight", "lr", "allow_unseen_in_train")
+# values of the stage without a preset, where the preset would set them (None in the stage params)
+_FIT_NO_PRESET = {"schedule": "two-stage", "iterations": 2000, "batch_images": 12, "structure_weight": 1e-4}
 
 
 def run_fit_generator(params, inputs, out: Path, ctx):
-    from zs.generate.config import FitConfig, GeneratorConfig
+    from zs.generate.config import GeneratorConfig, fit_config
     from zs.generate.train import fit_generator
 
-    kw = {k: params[k] for k in _FIT_KEYS if k in params and k not in ("noise", "num_primitives")}
+    kw = {k: params[k] for k in _FIT_KEYS if params.get(k) is not None}  # explicit values win over the preset
+    if not params.get("preset"):
+        kw = {**_FIT_NO_PRESET, **kw}
     gen = GeneratorConfig(noise=params["noise"], num_primitives=params["num_primitives"])
     projector = (inputs.get("projector") or {}).get("head")
-    cfg = FitConfig(store=_store_of(inputs["store"]), out=str(out / "generator"), device=_device(params, ctx),
-                    projector=projector, progress=ctx.progress, resume=True, generator=gen, **kw)
+    cfg = fit_config(params.get("preset"), store=_store_of(inputs["store"]), out=str(out / "generator"),
+                     device=_device(params, ctx), projector=projector, progress=ctx.progress, resume=True,
+                     generator=gen, **kw)
     path = fit_generator(cfg)
     head = path / "head"
     return {"generator": str(path), **({"head": str(head)} if head.is_dir() else {})}
@@ -162,7 +167,8 @@ def run_adapt(params, inputs, out: Path, ctx):
     init = (inputs.get("init_head") or {}).get("head")
     cfg = AdaptConfig(store=_store_of(inputs["store"]), method=params["method"], out=str(out / "head"),
                       generator=generator, init_head=init, device=_device(params, ctx), seed=params["seed"],
-                      steps=params.get("steps"), gamma=params.get("gamma"), progress=ctx.progress)
+                      steps=params.get("steps"), gamma=params.get("gamma"), progress=ctx.progress,
+                      allow_unseen_in_train=params["allow_unseen_in_train"])
     if params.get("fit_scale") is not None:
         cfg.fit_scale = params["fit_scale"]
     for flag in ("v2s", "v2t", "instance"):
@@ -292,16 +298,21 @@ STAGE_TYPES: dict[str, StageType] = {
     ),
     "fit-generator": StageType(
         run_fit_generator,
-        {"kind": (S, REQUIRED), "schedule": (S, "two-stage"), "iterations": (I, 2000), "batch_images": (I, 12),
-         "batch_size": (I, 128), "seed": (I, 0), "alignment": (B, None), "disentangle": (B, None),
-         "diversity": (B, None), "gv2s": (B, None), "structure_weight": (F, 1e-4), "lr": (F, 5e-4),
-         "noise": (B, True), "num_primitives": (I, 400), "device": (S, None)},
+        {"kind": (S, REQUIRED), "preset": (S, None), "schedule": (S, None), "iterations": (I, None),
+         "batch_images": (I, None), "batch_size": (I, 128), "seed": (I, 0), "alignment": (B, None),
+         "disentangle": (B, None), "diversity": (B, None), "gv2s": (B, None), "structure_weight": (F, None),
+         "lr": (F, 5e-4), "noise": (B, True), "num_primitives": (I, 400), "allow_unseen_in_train": (B, False),
+         "device": (S, None)},
         {"store": True, "projector": False},
+        # 2: PADing's recipe as released (classifier SGD unscheduled, released L_U), presets;
+        # without a preset: schedule two-stage, 2000 iterations, batch 12, structure weight 1e-4
+        version=2,
     ),
     "adapt": StageType(
         run_adapt,
         {"method": (S, REQUIRED), "steps": (I, None), "gamma": ((int, float, str), None), "seed": (I, 0),
-         "v2s": (B, None), "v2t": (B, None), "instance": (B, None), "fit_scale": (B, None), "device": (S, None)},
+         "v2s": (B, None), "v2t": (B, None), "instance": (B, None), "fit_scale": (B, None),
+         "allow_unseen_in_train": (B, False), "device": (S, None)},
         {"store": True, "generator": False, "init_head": False},
         version=2,  # 2: projector heads fit their inference logit scale (zs.adapt.logit_scale)
     ),
