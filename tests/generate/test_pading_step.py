@@ -162,6 +162,7 @@ def test_one_iteration_equals_pading(fixture):
     # --- the iteration itself: zs's optimizers and train_step, draws replayed in zs's order
     p0 = {n: params[zs_name(n)].detach().clone() for n in names}
     opt_g, opt_c, scheds = make_optimizers(cfg, gen, dis, head, "cpu")
+    assert opt_g.defaults["fused"]  # the fast path training uses is the one checked here
     ids = {"seen": seen, "unseen": unseen, "all": torch.arange(k)}
     cw = classifier_class_weights(k, unseen, cfg)
     check("cls/class_weight", cw)

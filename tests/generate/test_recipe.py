@@ -54,12 +54,12 @@ def test_fit_run_keeps_classifier_lr(toy_store, tmp_path):
 def test_presets_hold_the_released_values():
     pan, sem, ins = (fit_config(p) for p in ("pading-panoptic", "pading-semantic", "pading-instance"))
     rows = [(c.structure_weight, c.generator.dropout, c.disentangle_dropout, c.lr_schedule, c.iterations,
-             c.unseen_class_weight, c.no_object_weight, c.num_choose, c.gen_ce_logits, c.schedule, c.batch_images)
-            for c in (pan, sem, ins)]
+             c.unseen_class_weight, c.no_object_weight, c.num_choose, c.gen_ce_logits, c.relation_classes,
+             c.schedule, c.batch_images) for c in (pan, sem, ins)]
     assert rows == [
-        (1e-4, 0.1, 0.1, "multistep", 20000, 5.0, 0.1, 5, "all", "pading", 12),
-        (1e-3, 0.3, 0.2, "poly", 2000, 5.0, 0.1, 17, "seen", "pading", 12),
-        (1e-3, 0.1, 0.1, "constant", 4000, 2.0, 0.1, 5, "all", "pading", 12),
+        (1e-4, 0.1, 0.1, "multistep", 20000, 5.0, 0.1, 5, "all", "all", "pading", 12),
+        (1e-3, 0.3, 0.2, "poly", 2000, 5.0, 0.1, 17, "seen", "all", "pading", 12),
+        (1e-3, 0.1, 0.1, "constant", 4000, 2.0, 0.1, 5, "all", "seen", "pading", 12),
     ]
     assert pan.lr_steps == (0.7, 0.925) and [round(f * 20000) for f in pan.lr_steps] == [14000, 18500]
     for c in (pan, sem, ins):  # common to the three: Adam 5e-4, SGD 1e-3, released L_U, weights 1 / 1 / 0.5
@@ -120,6 +120,37 @@ def test_generator_ce_seen_logits_only():
     big = logits.clone()
     big[:, [1, 3, k]] += 10.0  # unseen and no-object logits do not enter the "seen" CE
     assert torch.allclose(_generator_ce(FitConfig(gen_ce_logits="seen"), big, inp), want)
+
+
+def _ce(scores, labels):
+    return torch.nn.functional.cross_entropy(scores, labels)
+
+
+def test_relation_classes_seen_scores_against_seen_vectors_only():
+    """relation_classes "seen": L_R's seen term is the CE of the relation scores vs the seen classes' vectors."""
+    from zs.generate.config import GeneratorConfig
+    from zs.generate.models import build_generator
+    from zs.generate.objectives import _structure_loss
+    from zs.generate.structure import Disentangler
+
+    torch.manual_seed(0)
+    k, seen, unseen = 5, torch.tensor([0, 2, 4]), torch.tensor([1, 3])
+    gen = build_generator(GeneratorConfig(query_dim=8, text_dim=4, num_classes=k, num_primitives=4, num_heads=2),
+                          torch.randn(k, 4))
+    dis = Disentangler(8, 8, 0.0)
+    labels = torch.tensor([0, 2, 4, 2])
+    inp = StepInputs(real=None, labels=labels, unmatched=None, unseen_ids=unseen, seen_ids=seen,
+                     all_ids=torch.arange(k))
+    fs, fu = torch.randn(4, 8), torch.randn(2, 8)
+    terms = {rc: _structure_loss(FitConfig(relation_classes=rc).resolved(), gen, dis, fs, fu, inp)[1]
+             for rc in ("all", "seen")}
+    r_s, r_u = dis.related(fs), dis.related(fu)
+    sem = gen.semantic_vectors(torch.arange(k))
+    ce_u = _ce(dis.relation(r_u, sem[unseen]), torch.arange(2))
+    want_all = 0.2 * (_ce(dis.relation(r_s, sem), labels) + ce_u) / 2
+    want_seen = 0.2 * (_ce(dis.relation(r_s, sem[seen]), torch.tensor([0, 1, 2, 1])) + ce_u) / 2
+    assert torch.allclose(terms["all"]["relation"], want_all) and torch.allclose(terms["seen"]["relation"], want_seen)
+    assert not torch.allclose(want_all, want_seen)
 
 
 @pytest.fixture(scope="module")

@@ -52,6 +52,8 @@ def _tri(name: str, help_: str):
               help="Unseen classes x 1 synthetic feature per classifier step (NUM_CHOOSE).")
 @click.option("--gen-ce-logits", type=click.Choice(["all", "seen"]), default="all", show_default=True,
               help="Logits the generator's 0.001 CE sees: all K+1, or the seen classes only.")
+@click.option("--relation-classes", type=click.Choice(["all", "seen"]), default="all", show_default=True,
+              help="Class vectors the relation network scores fake seen features against (L_R).")
 @_tri("alignment", "PADing relationship alignment (Eq. 6).")
 @_tri("disentangle", "PADing feature disentanglement (Eqs. 3-5).")
 @_tri("diversity", "Semantic-centric G2V contrastive diversity (Eq. 7).")

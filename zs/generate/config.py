@@ -17,6 +17,7 @@ SCHEDULES = ("pading", "two-stage")
 UNRELATED_KL = ("released", "gaussian")
 LR_SCHEDULES = ("multistep", "poly", "constant")
 GEN_CE_LOGITS = ("all", "seen")
+RELATION_CLASSES = ("all", "seen")
 
 # PADing's three protocols, as its released configs set them (DESIGN §7; docs/generate.md has the
 # source of each value). "gen_dropout" is the generator's TRANS_DROP_RATE (GeneratorConfig.dropout).
@@ -24,17 +25,17 @@ PRESETS: dict[str, dict] = {
     "pading-panoptic": dict(  # configs/panoptic-segmentation/PADing.yaml: COCO panoptic 119/14
         schedule="pading", iterations=20000, batch_images=12, structure_weight=1e-4, gen_dropout=0.1,
         disentangle_dropout=0.1, lr_schedule="multistep", lr_steps=(0.7, 0.925),  # x0.1 at 14,000 and 18,500
-        unseen_class_weight=5.0, no_object_weight=0.1, num_choose=5, gen_ce_logits="all",
+        unseen_class_weight=5.0, no_object_weight=0.1, num_choose=5, gen_ce_logits="all", relation_classes="all",
     ),
     "pading-semantic": dict(  # configs/semantic-segmentation/PADing.yaml: COCO-Stuff 156/15
         schedule="pading", iterations=2000, batch_images=12, structure_weight=1e-3, gen_dropout=0.3,
         disentangle_dropout=0.2, lr_schedule="poly", unseen_class_weight=5.0, no_object_weight=0.1,
-        num_choose=17, gen_ce_logits="seen",  # NUM_CHOOSE 17 >= 15 unseen: all of them each step
+        num_choose=17, gen_ce_logits="seen", relation_classes="all",  # NUM_CHOOSE 17 >= 15 unseen: all
     ),
     "pading-instance": dict(  # configs/instance-segmentation/PADing.yaml: COCO 48/17
         schedule="pading", iterations=4000, batch_images=12, structure_weight=1e-3, gen_dropout=0.1,
         disentangle_dropout=0.1, lr_schedule="constant", unseen_class_weight=2.0, no_object_weight=0.1,
-        num_choose=5, gen_ce_logits="all",
+        num_choose=5, gen_ce_logits="all", relation_classes="seen",  # VEC_PATH: seen vectors apart
     ),
 }
 
@@ -138,6 +139,7 @@ class FitConfig:
     lr_steps: tuple = (0.7, 0.925)
     poly_power: float = 0.9
     gen_ce_logits: str = "all"  # logits of the generator's CE term: "all" K+1, or "seen" classes only
+    relation_classes: str = "all"  # L_R of fake seen features: relation scores vs "all" K classes or "seen" only
     # bookkeeping
     checkpoint_every: int = 1000
     resume: bool = False
@@ -177,6 +179,8 @@ class FitConfig:
             raise ConfigError(f"lr_schedule '{self.lr_schedule}' is not one of {list(LR_SCHEDULES)}")
         if self.gen_ce_logits not in GEN_CE_LOGITS:
             raise ConfigError(f"gen_ce_logits '{self.gen_ce_logits}' is not one of {list(GEN_CE_LOGITS)}")
+        if self.relation_classes not in RELATION_CLASSES:
+            raise ConfigError(f"relation_classes '{self.relation_classes}' is not one of {list(RELATION_CLASSES)}")
         if self.iterations <= 0 or self.batch_images <= 0 or self.batch_size <= 0:
             raise ConfigError("iterations, batch_images and batch_size must be > 0")
         if self.gv2s and not self.projector:

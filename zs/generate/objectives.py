@@ -42,7 +42,11 @@ def _structure_loss(cfg: FitConfig, gen: Generator, dis: Disentangler | None, fa
     if cfg.disentangle and dis is not None:
         r, u, rec = dis(torch.cat([fake_seen, fake_unseen]))  # [N+Ku, D] each; rows are independent
         r_s, r_u, u_s, u_u = r[:n], r[n:], u[:n], u[n:]
-        ce_s = L.semantic_related_ce(dis.relation(r_s, sem_all), inp.labels)
+        if cfg.relation_classes == "all":  # seen features scored against every class's vector
+            ce_s = L.semantic_related_ce(dis.relation(r_s, sem_all), inp.labels)
+        else:  # against the seen classes' only (PADing instance: its word2vec file holds them apart)
+            scores = dis.relation(r_s, sem_all[inp.seen_ids])  # [N, Ks]
+            ce_s = L.semantic_related_ce(scores, _positions(inp.seen_ids, inp.labels))
         local = torch.arange(inp.unseen_ids.numel(), device=fake_seen.device)
         ce_u = L.semantic_related_ce(dis.relation(r_u, sem_all[inp.unseen_ids]), local)
         terms["relation"] = 0.2 * (ce_s + ce_u) / 2.0
@@ -89,14 +93,19 @@ def _unrelated(cfg: FitConfig, u: torch.Tensor, generator=None) -> torch.Tensor:
     return L.gaussian_kl_to_standard(u)
 
 
+def _positions(ids: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """Positions in ``ids`` [S] of ``labels`` [N] (all of which are in ``ids``)."""
+    position = torch.full((int(max(ids.max(), labels.max())) + 1,), -1, dtype=torch.long, device=ids.device)
+    position[ids] = torch.arange(ids.numel(), device=ids.device)
+    return position[labels]
+
+
 def _generator_ce(cfg: FitConfig, logits: torch.Tensor, inp: StepInputs) -> torch.Tensor:
     """CE of the classifier's logits [N, K+1] of fake seen features: over all K+1 logits, or ("seen")
     over the seen classes' logits only (PADing semantic: ``new_fc(fake)[:, :156]``, its 156 seen classes)."""
     if cfg.gen_ce_logits == "all":
         return torch.nn.functional.cross_entropy(logits, inp.labels)
-    position = torch.full((logits.shape[1],), -1, dtype=torch.long, device=logits.device)
-    position[inp.seen_ids] = torch.arange(inp.seen_ids.numel(), device=logits.device)
-    return torch.nn.functional.cross_entropy(logits[:, inp.seen_ids], position[inp.labels])
+    return torch.nn.functional.cross_entropy(logits[:, inp.seen_ids], _positions(inp.seen_ids, inp.labels))
 
 
 def generator_loss(
