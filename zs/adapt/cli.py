@@ -42,9 +42,9 @@ from zs.adapt.config import DEFAULT_STEPS, METHODS
 @click.option("--device", default="auto", show_default=True, help="auto | cpu | cuda | cuda:N.")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--progress/--no-progress", default=True, show_default=True, help="Show a progress bar.")
-def adapt_command(store, method, out, generator, init_head, text, split, allow_unseen_in_train, steps, images_per_batch, lr, gamma,
-                  gamma_seen_fraction, fit_scale, v2s, v2t, instance, hidden_dim, resume, checkpoint_every, device,
-                  seed, progress):
+def adapt_command(store, method, out, generator, init_head, text, split, allow_unseen_in_train, steps,
+                  images_per_batch, lr, gamma, gamma_seen_fraction, fit_scale, v2s, v2t, instance, hidden_dim, resume,
+                  checkpoint_every, device, seed, progress):
     """Fit a head on the store: seen-only, projection, PADing classifier, V2C or CPA.
 
     Writes OUT/{config.json, weights.pt, manifest.json}, a head `zs evaluate` accepts.
