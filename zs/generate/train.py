@@ -36,7 +36,7 @@ log = logging.getLogger(__name__)
 
 CHECKPOINT = "checkpoint.pt"
 # fit-config keys that may change between an interrupted run and its resume
-_RESUME_FREE = {"resume", "progress", "device", "checkpoint_every", "store", "out"}
+_RESUME_FREE = {"resume", "progress", "device", "checkpoint_every", "store", "out", "allow_unseen_in_train"}
 
 
 @dataclasses.dataclass
