@@ -187,6 +187,7 @@ def _draw_labels(tile: np.ndarray, labels: list) -> np.ndarray:
     img = Image.fromarray(tile)
     draw = ImageDraw.Draw(img)
     font = _font(11)
+    placed: list[tuple[int, int, int, int]] = []
     for region, text, fg, bg in labels:
         if region.sum() < MIN_LABEL_PX:
             continue
@@ -195,10 +196,20 @@ def _draw_labels(tile: np.ndarray, labels: list) -> np.ndarray:
         x0, y0, x1, y1 = draw.textbbox((0, 0), text, font=font)
         w, h = x1 - x0 + 4, y1 - y0 + 2
         x = int(np.clip(xs[k] - w // 2, 0, max(0, tile.shape[1] - w)))
-        y = int(np.clip(ys[k] - h // 2, 0, max(0, tile.shape[0] - h)))
+        y = _free_y(placed, x, int(ys[k] - h // 2), w, h, tile.shape[0])
+        placed.append((x, y, x + w, y + h))
         draw.rectangle((x, y, x + w, y + h), fill=bg)
         draw.text((x + 2 - x0, y + 1 - y0), text, fill=fg, font=font)
     return np.asarray(img)
+
+
+def _free_y(placed, x: int, y: int, w: int, h: int, height: int) -> int:
+    """A y near ``y`` where a w x h box at x overlaps no placed box (else ``y`` clipped to the tile)."""
+    for dy in (0, h + 1, -(h + 1), 2 * (h + 1), -2 * (h + 1)):
+        yy = int(np.clip(y + dy, 0, max(0, height - h)))
+        if not any(x < bx1 and bx0 < x + w and yy < by1 and by0 < yy + h for bx0, by0, bx1, by1 in placed):
+            return yy
+    return int(np.clip(y, 0, max(0, height - h)))
 
 
 def _note(tile: np.ndarray, text: str) -> np.ndarray:

@@ -103,14 +103,14 @@ def metric_bars_png(labels: Sequence[str], panels: dict) -> bytes:
 
     Values are percentages; a std of None (one seed) draws no error bar.
     """
-    fig = _figure(max(9.0, 1.1 * len(labels) * len(panels) + 2), 3.8)
+    fig = _figure(11.5, 3.8)  # ~1150 px: the report's width, unscaled
     for i, (metric, series) in enumerate(panels.items()):
         ax = fig.add_subplot(1, len(panels), i + 1)
         _grouped_bars(ax, labels, series, GROUP_COLORS)
         ax.set_title(metric)
         ax.set_ylabel("%" if i == 0 else "")
         if i == len(panels) - 1:
-            ax.legend(fontsize=8, loc="upper right")
+            ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.0, 1.0))  # outside: never over a bar
     fig.tight_layout()
     return _png(fig)
 
@@ -138,13 +138,13 @@ def heatmap_png(row_labels: Sequence[str], col_labels: Sequence[str], values, ti
 
 def beside_png(labels: Sequence[str], left: dict, right: dict, left_title: str, right_title: str) -> bytes:
     """Two grouped-bar subplots side by side over the same methods: metrics (left), what explains them (right)."""
-    fig = _figure(max(9.0, 1.2 * len(labels) + 5), 3.8)
+    fig = _figure(11.5, 3.8)
     palette = ["#4C72B0", "#DD8452", "#55A868", "#C44E52", "#8172B3", "#937860"]
     for k, (series, title) in enumerate(((left, left_title), (right, right_title))):
         ax = fig.add_subplot(1, 2, k + 1)
         _grouped_bars(ax, labels, series, {n: palette[j % len(palette)] for j, n in enumerate(series)})
         ax.set_title(title, fontsize=10)
         ax.set_ylabel("%")
-        ax.legend(fontsize=7, loc="upper right")
+        ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.3), ncol=2)
     fig.tight_layout()
     return _png(fig)

@@ -16,6 +16,7 @@ from zs.errors import ZsError
 log = logging.getLogger(__name__)
 
 PANEL_IMAGES = 8
+PAGE_WIDTH = 1180  # pixels of the HTML report's body (report_render.CSS: max-width 1200px)
 LEGEND = ("Colours: one per class, the same in every column. White outline + label: a segment of an unseen "
           "class. Red outline + '✗' label: an unseen ground-truth segment predicted as the seen class named.")
 
@@ -23,13 +24,13 @@ LEGEND = ("Colours: one per class, the same in every column. White outline + lab
 def panel_blocks(runs: list[tuple[str, Path]], *, n: int = PANEL_IMAGES, seed: int = 0,
                  file_name: str = "panels.png", device: str = "cpu") -> list:
     """``[("h", ...), ("p", legend), ("img", file_name, png, alt), ("p", note)...]`` for ``runs`` = [(title, dir)]."""
-    from zs.evaluate.panels import PanelStyle, render_grid
+    from zs.evaluate.panels import render_grid
 
     head = [("h", 2, "Qualitative results")]
     if not runs or n < 1:
         return []
     try:
-        rows, style, notes = _rows(runs[0][1], n, seed)
+        rows, style, notes = _rows(runs[0][1], n, seed, tile_size(len(runs)))
     except ZsError as e:
         log.warning("qualitative panels not drawn: %s", e)
         return head + [("p", f"Qualitative panels not drawn: {e}")]
@@ -46,7 +47,7 @@ def panel_blocks(runs: list[tuple[str, Path]], *, n: int = PANEL_IMAGES, seed: i
     return blocks + [("p", f"Missing: {note}") for note in notes]
 
 
-def _rows(run_dir: Path, n: int, seed: int):
+def _rows(run_dir: Path, n: int, seed: int, tile: int):
     """The chosen images of the first run: picture (or the reason it is missing) and ground truth."""
     from zs.evaluate.panels import PanelStyle, Row, choose_images
     from zs.evaluate.predict import evaluated_ids, run_source
@@ -77,11 +78,12 @@ def _rows(run_dir: Path, n: int, seed: int):
             problem = str(e)
             notes.append(problem)
         rows.append(Row(image_id, Path(gt.file_name).stem, image, (gt.ids, gt.segments), problem))
-    return rows, PanelStyle(categories, unseen_ids, tile=_tile_size(len(ids))), notes
+    return rows, PanelStyle(categories, unseen_ids, tile=tile), notes
 
 
-def _tile_size(_n_images: int) -> int:
-    return 160
+def tile_size(num_columns: int) -> int:
+    """Tile side so that image + ground truth + the columns fit the report's width unscaled."""
+    return int(min(256, max(96, PAGE_WIDTH // (num_columns + 2) - 4)))
 
 
 def _column(title: str, run_dir: Path, ids: list[int], device: str):
