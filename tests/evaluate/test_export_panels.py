@@ -83,6 +83,13 @@ def test_redone_predictions_equal_the_saved_ones(runs, tmp_path):
     labels = json.loads((tmp_path / "saved" / "semantic" / "labels.json").read_text())
     sem = [np.asarray(Image.open(p)) for p in (tmp_path / "saved" / "semantic" / "semantic").glob("*.png")]
     assert sem and max(int(s.max()) for s in sem) < labels["num_classes"]
+    r = _cli(["metrics", "semantic", "--gt-folder", tmp_path / "saved" / "semantic" / "ground_truth", "--pred-folder",
+              tmp_path / "saved" / "semantic" / "semantic", "--num-classes", labels["num_classes"],
+              "--out", tmp_path / "sem.json"])
+    assert r.exit_code == 0, r.output
+    run_sem = json.loads((runs / "cached" / "metrics.json").read_text())["semantic"]["all"]
+    assert json.loads((tmp_path / "sem.json").read_text())["semantic"]["all"]["miou"] == pytest.approx(
+        run_sem["miou"], abs=1e-12)
     coco = json.loads((tmp_path / "saved" / "coco-results" / "instances.json").read_text())
     results = json.loads((tmp_path / "saved" / "coco-results" / "results.json").read_text())
     assert len(coco["annotations"]) == len(results) > 0

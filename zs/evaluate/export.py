@@ -3,13 +3,16 @@
 * ``coco-panoptic``: ``panoptic/*.png`` + ``panoptic.json`` (images, annotations,
   categories): what panopticapi, detectron2 and ``zs metrics panoptic`` read.
 * ``semantic``: ``semantic/*.png`` (contiguous class index per pixel, uint8,
-  uint16 past 255 classes) + ``labels.json`` (index -> category id, name, seen).
+  uint16 past 255 classes), ``ground_truth/*.png`` (the same from the panoptic
+  ground truth, void and crowd 255: what ``zs metrics semantic`` compares with)
+  + ``labels.json`` (index -> category id, name, seen).
 * ``coco-results``: ``results.json``, the COCO results list (RLE masks, pycocotools'
   ``loadRes`` / ``zs metrics instance``), and ``instances.json``, the same
   predictions as a COCO instances dataset (images, categories, annotations with
   RLE, bbox, score): what FiftyOne's ``COCODetectionDataset`` imports.
-* ``fiftyone``: a FiftyOne dataset (optional extra ``zs[fiftyone]``), see
-  :mod:`zs.evaluate.export_fiftyone`.
+
+Each is a layout FiftyOne imports natively (``ImageSegmentationDirectory`` for
+the label PNGs, ``COCODetectionDataset`` for ``instances.json``; docs/report.md).
 
 The predictions are the run's own: read from ``RUN_DIR/predictions`` when
 ``zs evaluate --save-predictions`` wrote them, else made again by the run's
@@ -24,10 +27,10 @@ from pathlib import Path
 import numpy as np
 
 from zs.errors import ConfigError, ZsError
-from zs.evaluate.streaming import PredictionWriter
+from zs.evaluate.streaming import IGNORE_LABEL, PredictionWriter
 from zs.manifest import read_json, write_json_atomic
 
-FORMATS = ("coco-panoptic", "semantic", "coco-results", "fiftyone")
+FORMATS = ("coco-panoptic", "semantic", "coco-results")
 TASK_OF = {"coco-panoptic": "panoptic", "semantic": "semantic", "coco-results": "instance"}
 
 
@@ -37,8 +40,6 @@ def export_run(run_dir, fmt: str, out=None, *, device: str = "cpu", progress: bo
 
     if fmt not in FORMATS:
         raise ConfigError(f"--format {fmt}: choose from {', '.join(FORMATS)}")
-    if fmt == "fiftyone":
-        raise ConfigError("--format fiftyone writes a FiftyOne dataset: use zs.evaluate.export_fiftyone")
     out = Path(out) if out is not None else Path(run_dir) / "export" / fmt
     source = run_source(run_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -112,12 +113,32 @@ def _finish(source, fmt: str, out: Path) -> None:
         classes = [{"index": i, "id": c.id, "name": c.name, "isthing": int(c.isthing), "seen": bool(c.seen)}
                    for i, c in enumerate(source.vocab.categories)]
         write_json_atomic(out / "labels.json", {"classes": classes, "num_classes": len(classes),
-                                                "format": "PNG of contiguous class indices (0..K-1)"})
+                                                "format": "PNG of contiguous class indices (0..K-1)",
+                                                "ground_truth_ignore_label": IGNORE_LABEL})
+        _write_semantic_ground_truth(source, out)
     elif fmt == "coco-results":
         results = read_json(out / "results.json")
         if not isinstance(results, list):
             raise ZsError(f"{out / 'results.json'}: expected a COCO results list")
         write_json_atomic(out / "instances.json", results_as_dataset(results, images, _categories(source)))
+
+
+def _write_semantic_ground_truth(source, out: Path) -> None:
+    """``ground_truth/NAME.png`` for every exported ``semantic/NAME.png`` (void and crowd: 255)."""
+    from PIL import Image
+
+    from zs.evaluate.streaming import PanopticGroundTruth, semantic_ground_truth
+
+    gt_reader = PanopticGroundTruth(source.gt_json, source.gt_png, source.vocab)
+    by_name = {a["file_name"]: image_id for image_id, a in gt_reader.by_image.items()}
+    index_of_id = source.vocab.id_to_index()
+    (out / "ground_truth").mkdir(exist_ok=True)
+    for png in sorted((out / "semantic").glob("*.png")):
+        if png.name not in by_name:
+            raise ZsError(f"{png}: no ground-truth annotation named {png.name} in {source.gt_json}")
+        labels = semantic_ground_truth(gt_reader.load(by_name[png.name]), index_of_id)  # [H, W]
+        dtype = np.uint8 if labels.max(initial=0) < 256 else np.uint16
+        Image.fromarray(labels.astype(dtype)).save(out / "ground_truth" / png.name)
 
 
 def results_as_dataset(results: list[dict], images: list[dict], categories: list[dict]) -> dict:
