@@ -90,7 +90,7 @@ def _grouped_bars(ax, labels: Sequence[str], series: dict, colors: dict) -> None
     x = np.arange(len(labels))
     for k, (name, (means, stds)) in enumerate(series.items()):
         m = np.array([np.nan if v is None else v for v in means], dtype=float)
-        e = np.array([0.0 if v is None else v for v in stds], dtype=float)
+        e = np.array([np.nan if v is None else v for v in stds], dtype=float)  # nan: no error bar drawn
         ax.bar(x + (k - (len(series) - 1) / 2) * width, np.nan_to_num(m), width, yerr=e, capsize=2,
                color=colors.get(name), label=name, error_kw={"elinewidth": 0.8})
     ax.set_xticks(x)
