@@ -23,7 +23,6 @@ import numpy as np
 
 UNSEEN_OUTLINE = (255, 255, 255)
 MISTAKE_OUTLINE = (230, 30, 30)
-VOID = (0, 0, 0)
 ALPHA = 0.6  # weight of the class colour over the image
 HEADER_H = 22
 MIN_LABEL_PX = 30  # segments smaller than this (at tile size) are outlined but not labelled

@@ -14,6 +14,7 @@ outputs to a writer (:class:`zs.evaluate.streaming.PredictionWriter` or
 from __future__ import annotations
 
 import dataclasses
+import functools
 from pathlib import Path
 
 import numpy as np
@@ -36,14 +37,15 @@ class RunSource:
     limit: int | None
     provenance: dict
 
+    @functools.cached_property
     def image_files(self) -> dict[int, str]:
-        """image_id -> image file name, from the ground-truth JSON's ``images``."""
+        """image_id -> image file name, from the ground-truth JSON's ``images`` (read once)."""
         from zs.manifest import read_json
 
         return {int(d["id"]): str(d["file_name"]) for d in read_json(self.gt_json).get("images", [])}
 
     def image_path(self, image_id: int) -> Path | None:
-        name = self.image_files().get(int(image_id))
+        name = self.image_files.get(int(image_id))
         return None if name is None or self.images_dir is None else self.images_dir / name
 
 
@@ -116,7 +118,7 @@ def evaluated_ids(source: RunSource) -> list[int]:
         store = open_store(source.provenance["store"]["url"], mode="r")
         reader = eval_split(store, source.provenance["store"].get("split", "val"))
         return [int(i) for i in evaluation_rows(reader, source.limit)["image_id"]]
-    ids = sorted(source.image_files())
+    ids = sorted(source.image_files)
     return ids if source.limit is None else ids[: int(source.limit)]
 
 
