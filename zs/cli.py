@@ -37,6 +37,7 @@ _CLI_MODULES = (
     "zs.evaluate.cli",  # zs evaluate
     "zs.evaluate.metrics_cli",  # zs metrics panoptic|semantic|instance, zs report
     "zs.evaluate.diagnose_cli",  # zs diagnose
+    "zs.evaluate.export_cli",  # zs export
     "zs.pipelines.cli",  # zs run, zs demo
 )
 

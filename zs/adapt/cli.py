@@ -64,7 +64,7 @@ def adapt_command(store, method, out, generator, init_head, text, split, allow_u
         progress=progress, classifier=cls_params, projector=proj_params,
     )
     path = adapt(cfg)
-    click.echo(str(path))
+    click.echo(f"wrote {path}")
 
 
 commands: list = [adapt_command]

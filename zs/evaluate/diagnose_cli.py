@@ -42,7 +42,7 @@ def diagnose_cmd(**kw) -> None:
     summary = json.loads((out / "diagnostics.json").read_text())["summary"]
     for key, value in summary.items():
         click.echo(f"{key:32s} {'n/a' if value is None else f'{value:.4f}'}")
-    click.echo(str(out / "diagnostics.json"))
+    click.echo(f"wrote {out / 'diagnostics.json'}")
 
 
 commands: list = [diagnose_cmd]

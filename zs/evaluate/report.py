@@ -28,6 +28,7 @@ PAPER_METRICS = (("panoptic", "pq", "PQ"), ("panoptic", "sq", "SQ"), ("panoptic"
 GROUPS = (("seen", "seen"), ("unseen", "unseen"), ("hm", "HM"))
 DIAG_MAX_ROWS = 80
 DIAG_MAX_IMAGES = 12
+PANEL_IMAGES = 8
 
 
 def _pct(x) -> float | None:
@@ -78,16 +79,22 @@ def load_run(run_dir: str | os.PathLike) -> dict:
 
 # -- single run ---------------------------------------------------------------------------------
 
-def write_report(run_dir: str | os.PathLike, out_dir: str | os.PathLike | None = None) -> dict[str, Path]:
+def write_report(run_dir: str | os.PathLike, out_dir: str | os.PathLike | None = None,
+                 panels: int = PANEL_IMAGES) -> dict[str, Path]:
     """Write ``report.md`` (+ ``report_files/*.png``) and a self-contained ``report.html``.
 
     Reads ``RUN_DIR/metrics.json`` and, if present, ``RUN_DIR/diagnostics/diagnostics.json``
-    (or ``RUN_DIR/diagnostics.json``) and the PNGs beside it. Returns the two paths.
+    (or ``RUN_DIR/diagnostics.json``) and the PNGs beside it; ``panels`` validation images
+    are drawn as image | ground truth | prediction (:mod:`zs.evaluate.report_panels`; 0: none).
+    Returns the two paths.
     """
+    from zs.evaluate.report_panels import panel_blocks
+
     run_dir = Path(run_dir)
     out_dir = Path(out_dir) if out_dir is not None else run_dir
     metrics = load_run(run_dir)
     blocks = run_blocks(metrics, title=f"zs report: {run_dir.resolve().name}")
+    blocks += panel_blocks([("prediction", run_dir)], n=panels)
     blocks += diagnostics_blocks(run_dir)
     return _write_both(blocks, out_dir)
 
@@ -265,15 +272,19 @@ def diagnostics_blocks(run_dir: Path) -> list:
 # -- many runs ------------------------------------------------------------------------------------
 
 def batch_report(run_dirs: Sequence[str | os.PathLike], out_dir: str | os.PathLike,
-                 labels: Sequence[str] | None = None) -> dict:
+                 labels: Sequence[str] | None = None, panels: int = PANEL_IMAGES) -> dict:
     """One ablation table over runs: ``OUT/report.md``, ``report.html``, ``summary.json``.
 
     Rows are groups of runs: with ``labels``, runs sharing a label; otherwise
     runs whose provenance differs only by seeds (and run-specific paths,
-    hashes, timings). Cells are mean ± sample std over a group. Returns the
-    summary dict (with ``table_text``, the plain-text table).
+    hashes, timings). Cells are mean ± sample std over a group. Comparison plots
+    (:mod:`zs.evaluate.report_figures`) and ``panels`` validation images under
+    every row's first run (one grid) follow the table. Returns the summary dict
+    (with ``table_text``, the plain-text table).
     """
     from zs.evaluate.report_batch import build_summary, summary_blocks
+    from zs.evaluate.report_figures import figure_blocks
+    from zs.evaluate.report_panels import panel_blocks
 
     if not run_dirs:
         raise ZsError("batch report: no run directories given")
@@ -282,7 +293,10 @@ def batch_report(run_dirs: Sequence[str | os.PathLike], out_dir: str | os.PathLi
     runs = [(Path(d), load_run(d)) for d in run_dirs]
     summary = build_summary(runs, labels)
     out_dir = Path(out_dir)
-    _write_both(summary_blocks(summary), out_dir)
+    blocks = summary_blocks(summary)
+    blocks[-2:-2] = figure_blocks(summary, runs) + panel_blocks(
+        [(row["label"], Path(row["runs"][0])) for row in summary["rows"]], n=panels)
+    _write_both(blocks, out_dir)
     _write_batch_json(summary, runs, out_dir, labels)
     return summary
 

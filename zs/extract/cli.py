@@ -66,8 +66,8 @@ def extract_cmd(data, images, json_path, png, split, segmenter, store, vocab, un
                         num_points=num_points, chunk_images=chunk_images, dask_workers=dask_workers,
                         dask_scheduler=dask_scheduler, progress=progress)
     res = run(cfg)
-    click.echo(f"{res.store} [{res.split}]: {res.written}/{res.num_rows} rows done "
-               f"in {res.seconds:.1f}s ({res.images_per_second:.2f} img/s)")
+    click.echo(f"{res.written}/{res.num_rows} rows done in {res.seconds:.1f}s ({res.images_per_second:.2f} img/s)")
+    click.echo(f"wrote {res.store} (split {res.split})")
     if res.failures:
         click.echo(f"{len(res.failures)} image(s) failed (rerun the same command to retry them):", err=True)
         for f in res.failures[:10]:
@@ -110,6 +110,7 @@ def split_coco_panoptic(json_in, json_out, unseen):
     click.echo(f"images kept {counts['images_kept']}, dropped {counts['images_dropped']}; segments kept "
                f"{counts['segments_kept']} (seen), unseen segments dropped {counts['unseen_segments_dropped']} "
                f"({counts['unseen_classes']} unseen classes)")
+    click.echo(f"wrote {json_out}")
 
 
 @click.command("text-embed")
@@ -133,7 +134,7 @@ def text_embed_cmd(store, clip_model, clip_weights, semantic, name, device):
 
         clip = load_clip(clip_model, clip_weights, device)
     emb, _ = embed_vocabulary(st, name=name, clip=clip, semantic=semantic)
-    click.echo(f"{st.url}/text/{name}: {emb.shape[0]} classes x {emb.shape[1]} dims")
+    click.echo(f"wrote {st.url}/text/{name}: {emb.shape[0]} classes x {emb.shape[1]} dims")
 
 
 commands: list = [extract_cmd, split_group, text_embed_cmd]

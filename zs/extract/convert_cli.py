@@ -36,12 +36,12 @@ def convert_checkpoint_cmd(source, config_path, vocab_path, allow_unknown_keys, 
     res = convert_checkpoint(config_path, checkpoint, out_dir, vocab_path=vocab_path,
                              allow_unknown_keys=allow_unknown_keys, overwrite=overwrite)
     s = res.spec
-    click.echo(f"wrote {res.out_dir}: Mask2Former R{s.resnet_depth}, {s.num_queries} queries, D={s.hidden_dim}, "
-               f"K={s.num_classes}, input {s.input_format}")
-    if res.head_dir is not None:
-        click.echo(f"wrote PADing head {res.head_dir}")
     if res.ignored_keys:
         click.echo(f"ignored (not weights): {', '.join(res.ignored_keys)}")
+    if res.head_dir is not None:
+        click.echo(f"wrote PADing head {res.head_dir}")
+    click.echo(f"wrote {res.out_dir}: Mask2Former R{s.resnet_depth}, {s.num_queries} queries, D={s.hidden_dim}, "
+               f"K={s.num_classes}, input {s.input_format}")
 
 
 @click.command("segment")

@@ -111,7 +111,7 @@ def fit_generator_cmd(**kw) -> None:
     known = {f.name for f in dataclasses.fields(FitConfig)} | {"gen_dropout"}
     cfg = fit_config(preset, **{k: v for k, v in kw.items() if k in known}, generator=GeneratorConfig(**arch))
     out = fit_generator(cfg, stop_after=stop_after)
-    click.echo(str(out))
+    click.echo(f"wrote {out}")
 
 
 @click.command("sample")
@@ -126,7 +126,7 @@ def sample_cmd(generator, classes, per_class, out, seed, device) -> None:
     """Write synthetic features of a generator to an .npz (features [M*N, D], labels, category_ids)."""
     from zs.generate.sample import sample_to_file
 
-    click.echo(str(sample_to_file(generator, classes, per_class, out, seed=seed, device=device)))
+    click.echo(f"wrote {sample_to_file(generator, classes, per_class, out, seed=seed, device=device)}")
 
 
 commands: list = [fit_generator_cmd, sample_cmd]

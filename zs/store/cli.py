@@ -13,13 +13,15 @@ def store_group() -> None:
 
 @store_group.command("info")
 @click.argument("store")
-@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
-def info_cmd(store: str, as_json: bool) -> None:
-    """Summary of STORE: manifest, splits, counts (matched queries per class), bytes per array."""
+@click.option("--json", "as_json", is_flag=True, help="Print the full summary (every class, every array) as JSON.")
+@click.option("--per-class", is_flag=True, help="List the matched queries of every class (default: the most "
+                                                  "and least matched).")
+def info_cmd(store: str, as_json: bool, per_class: bool) -> None:
+    """Summary of STORE: manifest, per split the counts, the most and least matched classes, bytes."""
     from zs.store.info import format_info, store_info
 
     info = store_info(store)
-    click.echo(json.dumps(info, indent=2) if as_json else format_info(info))
+    click.echo(json.dumps(info, indent=2) if as_json else format_info(info, per_class=per_class))
 
 
 @store_group.command("verify")

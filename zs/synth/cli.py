@@ -55,7 +55,7 @@ def train_segmenter_cmd(data, config, out, split, vocab_path, steps, batch_size,
     cfg = dataclasses.replace(cfg, **overrides)
     r = train_segmenter(data, out, cfg, seed=seed, device=device, split=split, vocab_path=vocab_path, progress=progress,
                         init_backbone=init_backbone)
-    click.echo(f"trained {r.steps} steps -> {r.out}")
+    click.echo(f"trained {r.steps} steps; wrote {r.out}")
 
 
 @click.command("pretrain-backbone")
@@ -80,7 +80,7 @@ def pretrain_backbone_cmd(out, config, steps, images, seed, device, progress):
         raise click.BadParameter(f"must be >= 1, got {overrides}")
     m = pretrain_backbone(out, load_segmenter_config(config), dataclasses.replace(PretrainConfig(), **overrides),
                           seed=seed, device=device, progress=progress)
-    click.echo(f"held-out crop accuracy {m['held_out_accuracy']:.3f} ({m['held_out_crops']} crops) -> {out}/backbone.pt")
+    click.echo(f"held-out crop accuracy {m['held_out_accuracy']:.3f} ({m['held_out_crops']} crops) ; wrote {out}/backbone.pt")
 
 
 @click.command("train-clip")
@@ -134,9 +134,10 @@ def synth_quality_cmd(data, segmenter, clip_dir, split, limit, object_threshold,
         root = Path(clip_dir)
         res["clip_retrieval"] = clip_retrieval(root / "open_clip_config.json", root / "weights.pt", data,
                                                split=split, limit=None if limit is None else limit * 8)
+    click.echo(json.dumps(res, indent=1))
     if out:
         write_json_atomic(out, res)
-    click.echo(json.dumps(res, indent=1))
+        click.echo(f"wrote {out}")
 
 
 commands: list = [synth_cmd, pretrain_backbone_cmd, train_segmenter_cmd, train_clip_cmd, synth_quality_cmd]
