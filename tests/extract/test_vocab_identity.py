@@ -115,3 +115,34 @@ def test_segmenter_class_count_differing_from_vocabulary_names_both(tiny_coco, t
     assert str(seg7) in line and paths["json"] in line
     assert "predicts 7 classes" in line and "has 5" in line
     assert not (tmp_path / "s").exists()
+
+
+@pytest.mark.parametrize("what", ["random-bytes", "detectron2-checkpoint", "partial-state-dict"])
+def test_clip_weights_that_are_not_an_open_clip_checkpoint(tiny_coco, tiny_seg_dir, tiny_clip_paths, tmp_path,
+                                                           capsys, what):
+    import os
+
+    import torch
+
+    paths = _copy_as(tiny_coco, tmp_path / "d", "panoptic")
+    run(_cfg(paths, tiny_seg_dir, tmp_path / "s", "train"))
+    before = {p: p.read_bytes() for p in (tmp_path / "s").rglob("*") if p.is_file()}
+    bad = tmp_path / "bad.pt"
+    if what == "random-bytes":
+        bad.write_bytes(os.urandom(4096))
+        needle = "not an open_clip checkpoint (neither a torch state dict nor a TorchScript archive"
+    elif what == "detectron2-checkpoint":
+        torch.save({"model": {"backbone.stem.conv1.weight": torch.zeros(2, 3, 1, 1)}}, bad)
+        needle = "not an open_clip checkpoint (no flat state dict of tensors; top-level keys: model)"
+    else:
+        sd = torch.load(tiny_clip_paths[1])
+        sd.pop("text_projection")
+        sd["visual.proj"] = torch.zeros(3, 3)
+        torch.save(sd, bad)
+        needle = "missing keys (1): text_projection | shape mismatches (1): visual.proj (3, 3) != (32, 32)"
+    line = _error_line(["extract", "--split", "val", "--store", tmp_path / "s", "--segmenter", tiny_seg_dir,
+                        "--images", paths["images"], "--json", paths["json"], "--png", paths["png"],
+                        "--clip-model", tiny_clip_paths[0], "--clip-weights", bad, "--no-progress"], capsys)
+    assert f"--clip-weights {bad}" in line and needle in line, line
+    after = {p: p.read_bytes() for p in (tmp_path / "s").rglob("*") if p.is_file()}
+    assert after == before  # nothing in the store touched
