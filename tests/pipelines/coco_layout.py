@@ -100,3 +100,51 @@ def write_coco_layout(root: Path, coco_real: Path, seed: int = 0) -> Path:
     val["annotations"] += real["annotations"]
     (root / "annotations" / "panoptic_val2017.json").write_text(json.dumps(val))
     return root
+
+
+def write_stuff_label_maps(images_dir: Path, labels_dir: Path, labels_per_image, size=(96, 128), seed: int = 0):
+    """Painted images + COCO-Stuff label maps (value = class index in the 171 order, 255 ignore), one band per label."""
+    images_dir.mkdir(parents=True, exist_ok=True)
+    labels_dir.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    h, w = size
+    for k, labels in enumerate(labels_per_image):
+        lab = np.full((h, w), 255, np.uint8)
+        bands = np.linspace(0, h, len(labels) + 1).astype(int)
+        for v, (y0, y1) in zip(labels, zip(bands[:-1], bands[1:])):
+            lab[y0 + 2:y1, :] = v  # two ignore rows between bands
+        img = (rng.random((h, w, 3)) * 60 + (lab[..., None].astype(float) * 37 % 190)).astype(np.uint8)
+        name = f"{k + 1:012d}"
+        Image.fromarray(img).save(images_dir / f"{name}.jpg", quality=90)
+        Image.fromarray(lab).save(labels_dir / f"{name}.png")
+
+
+def write_instances(images_dir: Path, json_path: Path, objects_per_image, categories, size=(96, 128), seed: int = 0):
+    """Painted images + a COCO instances JSON: per object (category id, iscrowd) a polygon box (RLE if crowd)."""
+    from pycocotools import mask as mask_utils
+
+    images_dir.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    h, w = size
+    images, anns = [], []
+    for k, objects in enumerate(objects_per_image):
+        image_id = k + 1
+        img = (rng.random((h, w, 3)) * 80).astype(np.uint8)
+        for cid, crowd in objects:
+            bh, bw = int(rng.integers(h // 4, h // 2)), int(rng.integers(w // 4, w // 2))
+            y, x = int(rng.integers(0, h - bh)), int(rng.integers(0, w - bw))
+            img[y:y + bh, x:x + bw] = (cid * 53) % 255
+            if crowd:
+                m = np.zeros((h, w), np.uint8, order="F")
+                m[y:y + bh, x:x + bw] = 1
+                rle = mask_utils.encode(m)
+                segm = {"size": rle["size"], "counts": rle["counts"].decode()}
+            else:
+                segm = [[x, y, x + bw, y, x + bw, y + bh, x, y + bh]]
+            anns.append({"id": len(anns) + 1, "image_id": image_id, "category_id": cid, "iscrowd": crowd,
+                         "segmentation": segm, "area": float(bh * bw), "bbox": [x, y, bw, bh]})
+        name = f"COCO_train2014_{image_id:012d}.jpg"
+        Image.fromarray(img).save(images_dir / name, quality=90)
+        images.append({"id": image_id, "file_name": name, "height": h, "width": w})
+    json_path.parent.mkdir(parents=True, exist_ok=True)
+    json_path.write_text(json.dumps({"images": images, "annotations": anns, "categories": categories}))
