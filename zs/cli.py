@@ -30,7 +30,7 @@ def cli() -> None:
 _CLI_MODULES = (
     "zs.store.cli",  # zs store info|verify
     "zs.synth.cli",  # zs synth, zs train-segmenter, zs train-clip
-    "zs.extract.cli",  # zs extract, zs split, zs text-embed
+    "zs.extract.cli",  # zs extract, zs split, zs prepare, zs text-embed
     "zs.extract.convert_cli",  # zs convert-checkpoint, zs segment
     "zs.generate.cli",  # zs fit-generator, zs sample
     "zs.adapt.cli",  # zs adapt

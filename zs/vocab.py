@@ -9,6 +9,13 @@ File format (``vocab.json``)::
 
     {"name": "coco-panoptic-pading",
      "categories": [{"id": 1, "name": "person", "isthing": 1, "seen": true}, ...]}
+
+Identity (``sha256``) is what the vocabulary means: each category's id, name,
+thing/stuff flag and seen/unseen flag, in order. ``name`` is a label for
+people and plays no part in it, so train and val JSONs of one dataset give the
+same vocabulary. Vocabularies recorded before this rule hashed the name too;
+:meth:`Vocabulary.from_record` keeps that older hash (``"identity": "named"``
+in the dict) for them, so artifacts made from an old store keep fitting it.
 """
 
 from __future__ import annotations
@@ -36,6 +43,7 @@ class Category:
 class Vocabulary:
     name: str
     categories: tuple[Category, ...]
+    named_identity: bool = False  # True: recorded by an older zs whose hash included ``name``
 
     # -- sizes and index maps -------------------------------------------------
     @property
@@ -95,19 +103,53 @@ class Vocabulary:
         return np.array([c.isthing for c in self.categories], dtype=bool)
 
     # -- identity and IO --------------------------------------------------------
+    def _categories_dicts(self) -> list[dict]:
+        return [{"id": c.id, "name": c.name, "isthing": int(c.isthing), "seen": bool(c.seen)}
+                for c in self.categories]
+
     def to_dict(self) -> dict:
-        return {
-            "name": self.name,
-            "categories": [
-                {"id": c.id, "name": c.name, "isthing": int(c.isthing), "seen": bool(c.seen)}
-                for c in self.categories
-            ],
-        }
+        d = {"name": self.name, "categories": self._categories_dicts()}
+        if self.named_identity:
+            d["identity"] = "named"
+        return d
+
+    @property
+    def meaning_sha256(self) -> str:
+        """Hash of the categories (ids, names, thing/stuff, seen/unseen, order); the name is left out."""
+        return hash_obj({"categories": self._categories_dicts()})
+
+    @property
+    def named_sha256(self) -> str:
+        """The older identity: the categories and the vocabulary's name."""
+        return hash_obj({"name": self.name, "categories": self._categories_dicts()})
 
     @property
     def sha256(self) -> str:
-        """Identity of the vocabulary (names, ids, thing/stuff, seen/unseen)."""
-        return hash_obj(self.to_dict())
+        """Identity of the vocabulary: :attr:`meaning_sha256` (:attr:`named_sha256` if recorded that way)."""
+        return self.named_sha256 if self.named_identity else self.meaning_sha256
+
+    def same_meaning(self, other: "Vocabulary") -> bool:
+        return self.categories == other.categories
+
+    def differences(self, other: "Vocabulary", here: str = "here", there: str = "there") -> list[str]:
+        """What differs from ``other``, one short phrase per class ('id 21 cow: seen here, unseen there')."""
+        mine, theirs = {c.id: c for c in self.categories}, {c.id: c for c in other.categories}
+        out = []
+        for cid in sorted(set(mine) | set(theirs)):
+            a, b = mine.get(cid), theirs.get(cid)
+            if a is None or b is None:
+                c, where = (b, there) if a is None else (a, here)
+                out.append(f"id {cid} '{c.name}' only {where}")
+                continue
+            if a.name != b.name:
+                out.append(f"id {cid}: '{a.name}' {here}, '{b.name}' {there}")
+            if a.isthing != b.isthing:
+                out.append(f"id {cid} '{a.name}': {_kind(a)} {here}, {_kind(b)} {there}")
+            if a.seen != b.seen:
+                out.append(f"id {cid} '{a.name}': {_split(a)} {here}, {_split(b)} {there}")
+        if not out and self.ids != other.ids:
+            out.append(f"same classes in another order ({here} starts {self.ids[:5]}, {there} {other.ids[:5]})")
+        return out
 
     def save(self, path: str | os.PathLike) -> None:
         write_json_atomic(path, self.to_dict())
@@ -126,7 +168,15 @@ class Vocabulary:
             raise ZsError(f"{source}: duplicate category ids")
         if not cats:
             raise ZsError(f"{source}: no categories")
-        return cls(str(d.get("name", "vocabulary")), cats)
+        return cls(str(d.get("name", "vocabulary")), cats, named_identity=d.get("identity") == "named")
+
+    @classmethod
+    def from_record(cls, d: dict, recorded_sha256: str | None, source: str = "vocabulary") -> "Vocabulary":
+        """The vocabulary of a manifest, keeping the older (named) identity if that is what was recorded."""
+        vocab = cls.from_dict(d, source=source)
+        if recorded_sha256 and recorded_sha256 != vocab.sha256 and recorded_sha256 == vocab.named_sha256:
+            vocab = dataclasses.replace(vocab, named_identity=True)
+        return vocab
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> "Vocabulary":
@@ -152,6 +202,20 @@ class Vocabulary:
         if missing:
             raise ZsError(f"unseen classes not in the categories: {', '.join(missing)}")
         return cls(name, cats)
+
+
+def _kind(c: Category) -> str:
+    return "thing" if c.isthing else "stuff"
+
+
+def _split(c: Category) -> str:
+    return "seen" if c.seen else "unseen"
+
+
+def format_differences(diffs: list[str], limit: int = 6) -> str:
+    """'a; b; c (+N more)' for a one-line error."""
+    more = f"; ... (+{len(diffs) - limit} more)" if len(diffs) > limit else ""
+    return "; ".join(diffs[:limit]) + more
 
 
 def read_class_list(path: str | os.PathLike) -> list[str]:

@@ -49,11 +49,28 @@ def test_shape_mismatch_names_key_and_shapes(tiny_ckpt, tmp_path):
     from zs.extract.d2 import CheckpointMismatchError
 
     d, _ = tiny_ckpt
-    cfg = write_tiny_config(tmp_path, num_classes=9)  # checkpoint has 7 classes
+    cfg = write_tiny_config(tmp_path, num_queries=6)  # checkpoint has 5 queries
     with pytest.raises(CheckpointMismatchError) as ei:
         _convert(cfg, d / "ok.pth", tmp_path / "out")
-    assert "sem_seg_head.predictor.class_embed.weight (8, 32) != expected (10, 32)" in str(ei.value)
+    assert "sem_seg_head.predictor.query_feat.weight (5, 32) != expected (6, 32)" in str(ei.value)
     assert not (tmp_path / "out").exists()
+
+
+def test_config_class_count_differing_from_checkpoint_is_one_line(tiny_ckpt, tmp_path, capsys):
+    from zs.cli import main
+
+    d, _ = tiny_ckpt
+    cfg = write_tiny_config(tmp_path, num_classes=9)  # checkpoint has 7 classes
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "keep.txt").write_text("x")
+    with pytest.raises(SystemExit) as ei:
+        main(["convert-checkpoint", "--from", "detectron2", "--config", str(cfg), str(d / "ok.pth"),
+              str(tmp_path / "out"), "--overwrite"])
+    assert ei.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith(f"error: {d / 'ok.pth'}: the checkpoint predicts 7 classes")
+    assert "(8, 32)" in err[0] and f"{cfg} sets MODEL.SEM_SEG_HEAD.NUM_CLASSES = 9" in err[0]
+    assert [p.name for p in (tmp_path / "out").iterdir()] == ["keep.txt"]  # nothing replaced
 
 
 def test_hidden_size_mismatch_is_reported_on_packed_projections(tiny_ckpt, tmp_path):

@@ -78,8 +78,10 @@ def fit_logit_scale(head, reader, *, device, seed: int = 0, max_queries: int = 5
     with torch.no_grad():
         after = float(scaled_ce(cos, no_object(embed), labels, head.cfg.tau, log_scale, no_object_coef))
     scale = float(log_scale.detach().exp())
-    if not math.isfinite(scale) or not math.isfinite(after) or after > before:
-        log.warning("logit-scale fit did not improve the training loss (%.4f -> %.4f); kept scale 1", before, after)
+    if not math.isfinite(scale) or scale <= 0.0 or not math.isfinite(after) or after > before:
+        # scale <= 0: exp underflowed, the fit ignores the class scores (queries carry no class information)
+        log.warning("logit-scale fit failed (scale %g, training loss %.4f -> %.4f); kept scale %g", scale, before,
+                    after, head.cfg.logit_scale)
         return {"rule": "fit failed, scale kept", "logit_scale": head.cfg.logit_scale, "num_queries": len(labels)}
     head.cfg.logit_scale = scale
     head.no_object.load_state_dict(no_object.state_dict())

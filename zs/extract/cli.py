@@ -113,6 +113,41 @@ def split_coco_panoptic(json_in, json_out, unseen):
     click.echo(f"wrote {json_out}")
 
 
+@click.group("prepare")
+def prepare_group():
+    """Ground truth of PADing's semantic / instance protocols in COCO panoptic format (+ vocab.json)."""
+
+
+@prepare_group.command("coco-stuff")
+@click.option("--images", required=True, type=click.Path(), help="Image folder (e.g. COCO/val2017).")
+@click.option("--labels", required=True, type=click.Path(),
+              help="Label maps in the 171-class order (PADing/ZegFormer annotations_detectron2/<split>).")
+@click.option("--out", required=True, type=click.Path(), help="Output folder: panoptic.json, panoptic/, vocab.json.")
+@click.option("--limit", type=int, help="Only the first N images.")
+@click.option("--progress/--no-progress", default=True, show_default=True)
+def prepare_coco_stuff(images, labels, out, limit, progress):
+    """COCO-Stuff label maps -> one segment per class present (171 classes, 15 unseen)."""
+    from zs.extract.prepare import stuff_labels_to_panoptic
+
+    c = stuff_labels_to_panoptic(images, labels, out, limit=limit, progress=progress)
+    click.echo(f"{out}: {c['images']} images, {c['segments']} segments")
+
+
+@prepare_group.command("coco-zsi")
+@click.option("--json", "json_path", required=True, type=click.Path(),
+              help="COCO instances JSON of the 48/17 split (e.g. instances_val2014_gzsi_48_17.json).")
+@click.option("--out", required=True, type=click.Path(), help="Output folder: panoptic.json, panoptic/, vocab.json.")
+@click.option("--limit", type=int, help="Only the first N images.")
+@click.option("--progress/--no-progress", default=True, show_default=True)
+def prepare_coco_zsi(json_path, out, limit, progress):
+    """COCO instances -> one segment per instance (65 classes, 17 unseen; overlaps: smaller on top)."""
+    from zs.extract.prepare import instances_to_panoptic
+
+    c = instances_to_panoptic(json_path, out, limit=limit, progress=progress)
+    click.echo(f"{out}: {c['images']} images, {c['segments']} segments; {c['hidden_by_overlap']} instance(s) "
+               f"hidden by overlaps, {c['outside_vocabulary']} annotation(s) of other classes dropped")
+
+
 @click.command("text-embed")
 @click.option("--store", required=True, help="Store whose vocabulary to embed.")
 @click.option("--clip-model", help="open_clip name (ViT-B-16) or model-config JSON.")
@@ -137,4 +172,4 @@ def text_embed_cmd(store, clip_model, clip_weights, semantic, name, device):
     click.echo(f"wrote {st.url}/text/{name}: {emb.shape[0]} classes x {emb.shape[1]} dims")
 
 
-commands: list = [extract_cmd, split_group, text_embed_cmd]
+commands: list = [extract_cmd, split_group, prepare_group, text_embed_cmd]

@@ -142,13 +142,20 @@ def _build_model(model: str) -> tuple[torch.nn.Module, object, str]:
     return net, open_clip.get_tokenizer(model), model
 
 
+def _first_sentence(e: Exception) -> str:
+    return str(e).splitlines()[0].split(". ")[0] if str(e) else type(e).__name__
+
+
 def _read_state_dict(weights: Path) -> dict:
     if not weights.is_file():
         raise ZsError(f"--clip-weights {weights}: file not found")
     if weights.suffix == ".safetensors":
         from safetensors.torch import load_file
 
-        sd = load_file(str(weights))
+        try:
+            sd = load_file(str(weights))
+        except Exception as e:  # noqa: BLE001 - safetensors raises its own error types
+            raise ZsError(f"--clip-weights {weights}: not a safetensors file ({_first_sentence(e)})") from None
     else:
         try:
             sd = torch.load(weights, map_location="cpu", weights_only=True)
@@ -156,11 +163,32 @@ def _read_state_dict(weights: Path) -> dict:
             try:
                 sd = torch.jit.load(str(weights), map_location="cpu").state_dict()
             except Exception as e:  # noqa: BLE001
-                raise ZsError(f"--clip-weights {weights}: not a state dict nor a TorchScript archive ({e})") from None
+                raise ZsError(f"--clip-weights {weights}: not an open_clip checkpoint (neither a torch state dict "
+                              f"nor a TorchScript archive: {_first_sentence(e)})") from None
     sd = sd.get("state_dict", sd) if isinstance(sd, dict) else sd
-    if not isinstance(sd, dict):
-        raise ZsError(f"--clip-weights {weights}: no state dict inside")
-    return {k[len("module."):] if k.startswith("module.") else k: v for k, v in sd.items()}
+    if not isinstance(sd, dict) or not all(isinstance(v, torch.Tensor) for v in sd.values()):
+        keys = sorted(map(str, sd))[:5] if isinstance(sd, dict) else []
+        raise ZsError(f"--clip-weights {weights}: not an open_clip checkpoint (no flat state dict of tensors"
+                      f"{'; top-level keys: ' + ', '.join(keys) if keys else ''})")
+    sd = {k[len("module."):] if k.startswith("module.") else k: v for k, v in sd.items()}
+    if not any(k.startswith("visual.") for k in sd):
+        raise ZsError(f"--clip-weights {weights}: not an open_clip checkpoint (no 'visual.*' keys; "
+                      f"keys start {', '.join(sorted(sd)[:3])})")
+    return sd
+
+
+def _fit_problems(net: torch.nn.Module, sd: dict) -> str:
+    """'' if ``sd`` fits ``net`` exactly, else missing/unexpected/shape lists (shortened)."""
+    from zs.extract.d2.errors import format_keys
+
+    want = net.state_dict()
+    missing, unexpected = set(want) - set(sd), set(sd) - set(want)
+    shapes = [f"{k} {tuple(sd[k].shape)} != {tuple(want[k].shape)}" for k in sorted(set(want) & set(sd))
+              if tuple(sd[k].shape) != tuple(want[k].shape)]
+    parts = ([f"missing keys ({len(missing)}): {format_keys(missing, 5)}"] if missing else []) + \
+            ([f"unexpected keys ({len(unexpected)}): {format_keys(unexpected, 5)}"] if unexpected else []) + \
+            ([f"shape mismatches ({len(shapes)}): {'; '.join(shapes[:3])}"] if shapes else [])
+    return " | ".join(parts)
 
 
 def load_clip(model: str, weights: str | os.PathLike, device: str | torch.device = "cpu") -> Clip:
@@ -171,9 +199,8 @@ def load_clip(model: str, weights: str | os.PathLike, device: str | torch.device
     net, tokenizer, name = _build_model(str(model))
     weights = Path(weights).expanduser().resolve()
     sd = _read_state_dict(weights)
-    try:
-        net.load_state_dict(sd, strict=True)
-    except RuntimeError as e:
-        first = str(e).splitlines()[0:3]
-        raise ZsError(f"--clip-weights {weights} do not fit --clip-model {model}: {' '.join(first)[:300]}") from None
+    problems = _fit_problems(net, sd)
+    if problems:
+        raise ZsError(f"--clip-weights {weights} do not fit --clip-model {model}: {problems}")
+    net.load_state_dict(sd, strict=True)
     return Clip(net, tokenizer, name=name, sha256=sha256_file(weights), device=dev)

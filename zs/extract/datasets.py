@@ -138,9 +138,9 @@ class CocoStuffSemantic:
     def __len__(self) -> int:
         return len(self.image_infos)
 
-    def __getitem__(self, i: int) -> Sample:
+    def label_segments(self, i: int) -> tuple[np.ndarray, list[dict]]:
+        """Image i's label map as (segment map int32 [H, W], segment dicts); the image is not decoded."""
         info = self.image_infos[i]
-        image = read_rgb(self.images_dir / info["file_name"])
         label_path = self.labels_dir / (Path(info["file_name"]).stem + self.label_suffix)
         try:
             with Image.open(label_path) as im:
@@ -160,4 +160,10 @@ class CocoStuffSemantic:
             bbox = [float(xs.min()), float(ys.min()), float(xs.max() - xs.min() + 1), float(ys.max() - ys.min() + 1)]
             segments.append({"id": int(lab) + 1, "category_id": self.category_ids[lab], "iscrowd": 0,
                              "area": int(m.sum()), "bbox": bbox})
+        return seg_map, segments
+
+    def __getitem__(self, i: int) -> Sample:
+        info = self.image_infos[i]
+        image = read_rgb(self.images_dir / info["file_name"])
+        seg_map, segments = self.label_segments(i)
         return Sample(int(info["id"]), str(info["file_name"]), image, seg_map, segments)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import dataclasses
 import logging
 import time
-from pathlib import Path
 
 from zs.errors import ZsError
 from zs.extract.job import (Context, ExtractConfig, ExtractResult, inputs_identity, mask_shape_for, plan_rows,
@@ -28,12 +27,17 @@ def build_vocab(cfg: ExtractConfig, ds):
         else:
             ids = {int(c["id"]) for c in ds.categories}
             unseen = [str(i) for i in PADING_UNSEEN_IDS] if set(PADING_UNSEEN_IDS) <= ids else []
-        vocab = Vocabulary.from_coco_categories(ds.categories, unseen, name=Path(cfg.json).stem)
+        vocab = Vocabulary.from_coco_categories(ds.categories, unseen, name=ds.format)
     missing = sorted(ds.category_ids() - set(vocab.ids))
     if missing:
         raise ZsError(f"{cfg.json}: category ids {missing[:10]} are not in the vocabulary "
                       f"'{vocab.name}' ({cfg.vocab or 'from the JSON categories'})")
     return vocab
+
+
+def vocab_source(cfg: ExtractConfig) -> str:
+    """The file the run's vocabulary comes from (--vocab, else the dataset JSON's categories)."""
+    return str(cfg.vocab or cfg.json)
 
 
 def _cached(key, build):
@@ -52,7 +56,7 @@ def build_context(cfg: ExtractConfig) -> Context:
     seg = _cached(("seg", cfg.segmenter, cfg.device), lambda: load_segmenter(cfg.segmenter, cfg.device))
     if seg.num_classes != vocab.num_classes:
         raise ZsError(f"segmenter {cfg.segmenter} predicts {seg.num_classes} classes but the vocabulary "
-                      f"'{vocab.name}' has {vocab.num_classes}")
+                      f"({vocab_source(cfg)}) has {vocab.num_classes}")
     clip = None
     if cfg.clip_model or cfg.clip_weights:
         if not (cfg.clip_model and cfg.clip_weights):
@@ -125,7 +129,7 @@ def run(cfg: ExtractConfig) -> ExtractResult:
     t0 = time.perf_counter()
     ctx = build_context(cfg)
     store = open_or_create_store(cfg.store, seg=ctx.seg, vocab=ctx.vocab, clip=ctx.clip, split=cfg.split,
-                                 ds=ctx.ds, num_images=len(ctx.rows))
+                                 ds=ctx.ds, num_images=len(ctx.rows), vocab_source=vocab_source(cfg))
     write_seen_head(store, ctx.seg, ctx.vocab)
     params = split_params(ctx)
     meta = store.prepare_split(cfg.split, **params)

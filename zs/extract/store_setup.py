@@ -12,6 +12,7 @@ from pathlib import Path
 
 from zs.errors import ProvenanceError, StoreError
 from zs.manifest import make_manifest, to_jsonable
+from zs.vocab import format_differences
 
 log = logging.getLogger(__name__)
 
@@ -37,23 +38,29 @@ def dataset_entry(ds, num_images: int) -> dict:
             "png": str(ds.png_dir), "json_sha256": sha256_file(ds.json_path), "num_images": int(num_images)}
 
 
-def check_store_fits(store, *, seg, vocab, clip) -> None:
-    """ProvenanceError if the store was made from another segmenter / vocabulary / CLIP."""
+def check_store_fits(store, *, seg, vocab, clip, vocab_source: str = "this run") -> None:
+    """ProvenanceError if the store was made from another segmenter / vocabulary / CLIP.
+
+    Vocabularies are compared by meaning (ids, names, thing/stuff, seen/unseen),
+    never by name, so the train and val JSONs of one dataset share a store.
+    """
     m = store.manifest
     have = (m.get("segmenter") or {}).get("sha256")
     if have and have != seg.sha256:
         raise ProvenanceError(f"store {store.url} was made with segmenter {have[:12]} "
                               f"({(m.get('segmenter') or {}).get('path')}), not {seg.sha256[:12]} ({seg.path})")
-    if m.get("vocab_sha256") and m["vocab_sha256"] != vocab.sha256:
-        raise ProvenanceError(f"store {store.url} has vocabulary {m['vocab_sha256'][:12]}, "
-                              f"this run uses {vocab.sha256[:12]} (different classes or seen/unseen split)")
+    if not store.vocab.same_meaning(vocab):
+        diffs = vocab.differences(store.vocab, here=f"in {vocab_source}", there="in the store")
+        raise ProvenanceError(f"{vocab_source}: vocabulary differs from store {store.url}'s "
+                              f"({len(diffs)} difference(s)): {format_differences(diffs)}")
     stored_clip = (m.get("clip") or {}).get("weights_sha256")
     if clip is not None and stored_clip and stored_clip != clip.sha256:
         raise ProvenanceError(f"store {store.url} has CLIP tokens from weights {stored_clip[:12]}, "
                               f"--clip-weights are {clip.sha256[:12]}")
 
 
-def open_or_create_store(url: str, *, seg, vocab, clip, split: str, ds, num_images: int):
+def open_or_create_store(url: str, *, seg, vocab, clip, split: str, ds, num_images: int,
+                         vocab_source: str = "this run"):
     """Open the store at ``url`` (checking provenance) or create it; record the split's dataset."""
     from zs.store import create_store, open_store
 
@@ -66,7 +73,7 @@ def open_or_create_store(url: str, *, seg, vocab, clip, split: str, ds, num_imag
         manifest = {"segmenter": segmenter_entry(seg), "clip": clip_entry(clip),
                     "vocabulary": vocab.to_dict(), "dataset": {split: entry}}
         return create_store(url, manifest)
-    check_store_fits(store, seg=seg, vocab=vocab, clip=clip)
+    check_store_fits(store, seg=seg, vocab=vocab, clip=clip, vocab_source=vocab_source)
     old = (store.manifest.get("dataset") or {}).get(split)
     if old and old.get("json_sha256") != entry["json_sha256"]:
         raise ProvenanceError(f"store {store.url} split '{split}' was extracted from {old.get('json')} "

@@ -179,12 +179,17 @@ def run_adapt(params, inputs, out: Path, ctx):
 
 
 # --------------------------------------------------------------------------- evaluate / diagnose / report
+_PICK_BY = (("panoptic", "pq"), ("semantic", "miou"), ("instance", "ap50"))
+
+
 def _best_run(runs: list[dict]) -> dict:
     from zs.manifest import read_json
 
-    def score(run):
-        pan = read_json(Path(run["run"]) / "metrics.json").get("panoptic", {})
-        return ((pan.get("hm") or {}).get("pq") or 0.0, (pan.get("all") or {}).get("pq") or 0.0)
+    def score(run):  # harmonic mean, then all classes, of the first task evaluated: PQ, mIoU or AP50
+        metrics = read_json(Path(run["run"]) / "metrics.json")
+        task, key = next(((t, k) for t, k in _PICK_BY if t in metrics), ("panoptic", "pq"))
+        m = metrics.get(task, {})
+        return ((m.get("hm") or {}).get(key) or 0.0, (m.get("all") or {}).get(key) or 0.0)
 
     return max(runs, key=score)
 

@@ -72,7 +72,8 @@ class Store:
         self._loc = loc
         self.manifest = manifest
         self.mode = mode
-        self.vocab = Vocabulary.from_dict(manifest["vocabulary"], source=f"{loc.url} manifest vocabulary")
+        self.vocab = Vocabulary.from_record(manifest["vocabulary"], manifest.get("vocab_sha256"),
+                                            source=f"{loc.url} manifest vocabulary")
 
     def __repr__(self) -> str:
         return f"Store({self.url!r}, splits={self.splits})"

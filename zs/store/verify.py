@@ -34,7 +34,7 @@ def _check_manifest(store) -> list[str]:
     for key in ("segmenter", "vocabulary", "vocab_sha256", "dataset"):
         if key not in m:
             out.append(f"manifest.json: missing '{key}'")
-    if m.get("vocab_sha256") and Vocabulary.from_dict(m["vocabulary"]).sha256 != m["vocab_sha256"]:
+    if m.get("vocab_sha256") and Vocabulary.from_record(m["vocabulary"], m["vocab_sha256"]).sha256 != m["vocab_sha256"]:
         out.append("manifest.json: vocab_sha256 does not match the vocabulary")
     for name in store.text_names():
         try:

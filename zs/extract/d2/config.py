@@ -112,6 +112,33 @@ def _merge(base: dict, override: dict) -> dict:
     return out
 
 
+_EVAL_NODES = (ast.Expression, ast.ListComp, ast.comprehension, ast.Call, ast.Name, ast.Load, ast.Store, ast.BinOp,
+               ast.Add, ast.Sub, ast.Mult, ast.Div, ast.FloorDiv, ast.Constant, ast.List, ast.Tuple, ast.UnaryOp,
+               ast.USub)
+_EVAL_NAMES = {"int": int, "float": float, "range": range}
+
+
+def _apply_eval(loader, node):
+    """detectron2's ``!!python/object/apply:eval ["[int(x * 0.1 * 640) for x in range(5, 16)]"]`` (Mask2Former's
+    COCO-Stuff/ADE20K configs): arithmetic, list comprehensions, int/float/range only."""
+    args = loader.construct_sequence(node)
+    expr = args[0] if len(args) == 1 and isinstance(args[0], str) else None
+    tree = ast.parse(expr, mode="eval") if expr else None
+    if tree is None or not all(isinstance(n, _EVAL_NODES) for n in ast.walk(tree)) or any(
+            isinstance(n, ast.Call) and not (isinstance(n.func, ast.Name) and n.func.id in _EVAL_NAMES)
+            for n in ast.walk(tree)):
+        raise yaml.constructor.ConstructorError(None, None, f"python/object/apply:eval {args!r} is not a plain "
+                                                "arithmetic expression", node.start_mark)
+    return eval(compile(tree, "<config>", "eval"), {"__builtins__": {}, **_EVAL_NAMES})  # noqa: S307 - vetted
+
+
+class _D2Loader(yaml.SafeLoader):
+    """yaml.safe_load plus detectron2's ``!!python/object/apply:eval`` for plain arithmetic."""
+
+
+_D2Loader.add_constructor("tag:yaml.org,2002:python/object/apply:eval", _apply_eval)
+
+
 def _read_yaml(path: Path, seen: tuple[Path, ...]) -> dict:
     if path in seen:
         raise D2ConfigError(f"{path}: _BASE_ cycle ({' -> '.join(str(p) for p in seen + (path,))})")
@@ -120,9 +147,9 @@ def _read_yaml(path: Path, seen: tuple[Path, ...]) -> dict:
         raise D2ConfigError(f"{path}: config file not found{where}")
     try:
         with open(path) as f:
-            raw = yaml.safe_load(f) or {}
+            raw = yaml.load(f, Loader=_D2Loader) or {}  # noqa: S506 - a SafeLoader subclass
     except yaml.YAMLError as e:
-        raise D2ConfigError(f"{path}: not valid YAML ({e})") from None
+        raise D2ConfigError(f"{path}: not valid YAML ({' '.join(str(e).split())})") from None
     if not isinstance(raw, dict):
         raise D2ConfigError(f"{path}: a detectron2 config must be a mapping, got {type(raw).__name__}")
     bases = raw.pop("_BASE_", None)

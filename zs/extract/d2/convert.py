@@ -13,6 +13,7 @@ import logging
 
 import torch
 
+from zs.errors import ZsError
 from zs.extract.d2.errors import CheckpointMismatchError
 from zs.extract.d2.keymap import IGNORED_D2, PADING_EXTRA_PREFIXES, NamePair, name_pairs, normalise_d2_name
 from zs.extract.d2.spec import Mask2FormerSpec, hf_config
@@ -72,6 +73,19 @@ def check_d2_state(seg_state: dict[str, torch.Tensor], pairs: list[NamePair],
               if tuple(seg_state[k].shape) != expected[k]]
     if missing or unexpected or shapes:
         raise CheckpointMismatchError(source, missing=missing, unexpected=unexpected, shapes=shapes)
+
+
+CLASS_EMBED = "sem_seg_head.predictor.class_embed.weight"  # [K+1, D]: K classes + no-object
+
+
+def check_class_count(d2_state: dict[str, torch.Tensor], spec: Mask2FormerSpec, *, checkpoint: str,
+                      config: str) -> None:
+    """ZsError naming both files when the checkpoint's class predictor and the config's NUM_CLASSES differ."""
+    weight = d2_state.get(CLASS_EMBED)
+    if weight is not None and weight.ndim == 2 and weight.shape[0] - 1 != spec.num_classes:
+        raise ZsError(f"{checkpoint}: the checkpoint predicts {weight.shape[0] - 1} classes ({CLASS_EMBED} "
+                      f"{tuple(weight.shape)}, no-object included) but {config} sets "
+                      f"MODEL.SEM_SEG_HEAD.NUM_CLASSES = {spec.num_classes}")
 
 
 def convert_state_dict(d2_state: dict[str, torch.Tensor], spec: Mask2FormerSpec, *,

@@ -27,7 +27,7 @@ from zs.errors import ZsError
 from zs.extract.d2.checkpoint import load_d2_checkpoint
 from zs.extract.d2.coco_categories import COCO_PANOPTIC_CATEGORIES
 from zs.extract.d2.config import load_d2_config
-from zs.extract.d2.convert import build_hf_model, convert_state_dict
+from zs.extract.d2.convert import build_hf_model, check_class_count, convert_state_dict
 from zs.extract.d2.errors import CheckpointMismatchError
 from zs.extract.d2.spec import Mask2FormerSpec, spec_from_config
 from zs.manifest import make_manifest, sha256_file, write_json_atomic
@@ -149,10 +149,11 @@ def convert_checkpoint(config_path: str | os.PathLike, checkpoint_path: str | os
     if vocab is not None and vocab.num_classes != spec.num_classes:
         raise ZsError(f"{vocab_path}: vocabulary has {vocab.num_classes} classes, the config "
                       f"MODEL.SEM_SEG_HEAD.NUM_CLASSES = {spec.num_classes}")
+    d2_state = load_d2_checkpoint(checkpoint_path)
+    check_class_count(d2_state, spec, checkpoint=str(checkpoint_path), config=str(config_path))
     id2label = {i: n for i, n in enumerate(vocab.names)} if vocab else None
     model = build_hf_model(spec, id2label)
-    hf_state, split = convert_state_dict(load_d2_checkpoint(checkpoint_path), spec,
-                                         source=str(checkpoint_path), model=model)
+    hf_state, split = convert_state_dict(d2_state, spec, source=str(checkpoint_path), model=model)
     model.load_state_dict(hf_state, strict=True)
     head = build_pading_head(split.pading, spec, vocab, vocab_path is not None, str(checkpoint_path))
     out = Path(out_dir).expanduser().resolve()
