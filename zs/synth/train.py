@@ -127,7 +127,9 @@ def train_segmenter(
 
     from zs.runtime import resolve_device, seed_everything
 
-    out = Path(out)
+    from zs.paths import check_out_dir
+
+    out = check_out_dir(out)
     _check_out(out)
     vocab = load_vocabulary(data_dir, vocab_path)
     data = read_seen_split(data_dir, split, vocab)
