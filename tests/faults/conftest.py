@@ -26,3 +26,20 @@ def world(tmp_path_factory):
 def store(world, tmp_path):
     """A private copy of the toy store (tests may poison it)."""
     return shutil.copytree(world["store"], tmp_path / "store")
+
+
+@pytest.fixture(scope="session")
+def coco(tmp_path_factory):
+    """A tiny COCO panoptic set (6 images) and a tiny segmenter at 128 px, where batch size moves values."""
+    from zs.extract.testing import tiny_segmenter_dir, write_tiny_coco_panoptic
+
+    root = tmp_path_factory.mktemp("coco")
+    images, json_path, png = write_tiny_coco_panoptic(root / "data", 6, seed=1)
+    seg = tiny_segmenter_dir(root / "seg", 5, seed=0, image_size=128)
+    return {"root": root, "images": images, "json": json_path, "png": png, "seg": seg}
+
+
+def extract_args(coco, store, images=None):
+    return ["extract", "--images", images or coco["images"], "--json", coco["json"], "--png", coco["png"],
+            "--split", "val", "--segmenter", coco["seg"], "--store", store, "--no-clip", "--num-points", 100,
+            "--chunk-images", 4, "--batch-size", 4, "--workers", 1, "--no-progress", "--device", "cpu"]
