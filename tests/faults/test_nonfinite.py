@@ -134,3 +134,26 @@ def test_adapt_stops_on_nan_loss_keeping_last_checkpoint(world, tmp_path, capsys
     assert state["step"] == 2 and not (out / "weights.pt").exists()
     code, err, _ = zs(["store", "verify", world["store"]], capsys)
     assert code == 0, err
+
+
+def test_train_segmenter_stops_on_a_diverging_loss(tmp_path):
+    import dataclasses
+
+    from zs.guard import NonFiniteError
+    from zs.synth.dataset import SynthConfig, write_synth
+    from zs.synth.segmenter_config import PRESETS
+    from zs.synth.train import CHECKPOINT, train_segmenter
+
+    micro = dataclasses.replace(
+        PRESETS["tiny"], backbone_hidden_sizes=(8, 16, 32, 32), backbone_embedding_size=8, feature_size=32,
+        mask_feature_size=32, hidden_dim=32, encoder_layers=1, encoder_feedforward_dim=32, decoder_layers=2,
+        num_attention_heads=2, dim_feedforward=32, num_queries=8, train_num_points=256, image_size=32, max_size=32,
+        steps=4, batch_size=4, warmup_steps=0, lr=1e30, checkpoint_every=1, hflip=False)  # lr 1e30: diverges
+    data = write_synth(tmp_path / "w", SynthConfig(seed=1, train=4, val=1, size=32))
+    out = tmp_path / "m"
+    with pytest.raises(NonFiniteError, match=r"train-segmenter: .* at iteration \d") as e:
+        train_segmenter(data, out, micro, seed=0, device="cpu")
+    assert "last good checkpoint" in str(e.value) and len(str(e.value).splitlines()) == 1
+    ck = torch.load(out / CHECKPOINT, weights_only=False)
+    assert all(torch.isfinite(v).all() for v in ck["model"].values() if v.is_floating_point())
+    assert f"(iteration {ck['step']})" in str(e.value)

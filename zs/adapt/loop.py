@@ -20,6 +20,7 @@ from torch import nn
 from tqdm import tqdm
 
 from zs.adapt.config import AdaptConfig
+from zs.artifact import load_torch_file
 from zs.errors import ConfigError, ZsError
 from zs.guard import FiniteWatch
 from zs.paths import disk_full_is_error
@@ -88,7 +89,8 @@ def load_checkpoint(cfg: AdaptConfig, key: str) -> dict | None:
     path = checkpoint_path(cfg)
     if not cfg.resume or not path.is_file():
         return None
-    state = torch.load(path, map_location="cpu", weights_only=False)
+    state = load_torch_file(path, what="checkpoint", weights_only=False,
+                            hint="delete it to start over, or use another --out")
     if state.get("key") != key:
         raise ConfigError(
             f"{path} was written by a run with other settings; use another --out or --no-resume"

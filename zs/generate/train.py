@@ -22,6 +22,7 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
+from zs.artifact import load_torch_file
 from zs.errors import ConfigError, ZsError
 from zs.generate import objectives as O
 from zs.generate.artifact import MANIFEST_KIND, is_generator_dir, save_generator
@@ -139,7 +140,8 @@ def save_checkpoint(path: Path, st: TrainState, cfg: FitConfig, iteration: int) 
 
 def load_checkpoint(path: Path, st: TrainState, cfg: FitConfig) -> int:
     """Restore ``st`` from ``path``; refuses a checkpoint made with another config."""
-    blob = torch.load(path, map_location="cpu", weights_only=False)
+    blob = load_torch_file(path, what="checkpoint", weights_only=False,
+                           hint="delete it to start over, or use another --out")
     now, then = to_jsonable(cfg), blob["config"]
     differ = sorted(k for k in set(now) | set(then) if k not in _RESUME_FREE and now.get(k) != then.get(k))
     if differ:
