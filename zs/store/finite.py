@@ -15,6 +15,7 @@ from zs.store.layout import ARRAYS
 
 # float arrays of a split (masks are integer codes, they cannot hold NaN)
 FINITE_ARRAYS = ("query_embed", "query_logits", "clip_global", "clip_segment")
+BLOCK_BYTES = 64 << 20  # rows read per step: whole chunks, up to this many bytes (zarr decodes them concurrently)
 
 
 class UnreadableChunk(StoreError):
@@ -25,14 +26,17 @@ def nonfinite_rows(arr, rows: np.ndarray | None = None, *, chunk: int | None = N
                    unreadable: list | None = None) -> np.ndarray:
     """Rows of ``arr`` (first axis) with a NaN/Inf anywhere, ascending; only ``rows`` if given.
 
-    Reads one chunk of rows at a time (whole chunks: no per-row reads). A chunk
-    that does not decode raises :class:`UnreadableChunk` naming its rows, or is
+    Reads whole chunks, many at a time (up to ``BLOCK_BYTES``). A block that
+    does not decode raises :class:`UnreadableChunk` naming its rows, or is
     appended to ``unreadable`` as (first, last) row when that list is given.
     """
     from tqdm import tqdm
 
     n = arr.shape[0]
     c = int(chunk or arr.chunks[0])
+    if unreadable is None:  # (verify reports undecodable chunks one by one: it reads chunk by chunk)
+        row_bytes = int(np.prod(arr.shape[1:], dtype=np.int64)) * np.dtype(arr.dtype).itemsize
+        c *= max(1, BLOCK_BYTES // max(1, row_bytes * c))
     wanted = None if rows is None else np.zeros(n, bool)
     if wanted is not None:
         wanted[np.asarray(rows, np.int64)] = True
