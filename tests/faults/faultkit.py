@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import os
 from pathlib import Path
 
 import numpy as np
@@ -31,6 +32,9 @@ def refused(args, capsys, *needles: str, code: int = 2) -> str:
     assert len(err) == 1 and err[0].startswith("error: "), err
     for n in needles:
         assert n in err[0], (n, err[0])
+    if os.environ.get("ZS_ERRORS_LOG"):  # collect the messages (docs/errors.md is written from them)
+        with open(os.environ["ZS_ERRORS_LOG"], "a") as f:
+            f.write(f"{os.environ.get('PYTEST_CURRENT_TEST', '?').split(' ')[0]}\t{err[0]}\n")
     return err[0]
 
 
