@@ -82,7 +82,7 @@ def disk_full_is_error(what: str, resume_hint: str = "free some space and rerun 
     except OSError as e:
         if e.errno not in (errno.ENOSPC, errno.EDQUOT):
             raise
-        raise DiskFullError(f"disk full while writing {what} ({e.strerror or e}); {resume_hint}") from None
+        raise DiskFullError(f"disk full while writing {what}: {e.strerror or e}; {resume_hint}") from None
 
 
 @contextlib.contextmanager

@@ -157,3 +157,25 @@ def test_train_segmenter_stops_on_a_diverging_loss(tmp_path):
     ck = torch.load(out / CHECKPOINT, weights_only=False)
     assert all(torch.isfinite(v).all() for v in ck["model"].values() if v.is_floating_point())
     assert f"(iteration {ck['step']})" in str(e.value)
+
+
+def _nan_weights(src, dst, value=float("nan")):
+    d = shutil.copytree(src, dst)
+    sd = torch.load(d / "weights.pt", weights_only=True)
+    name = next(k for k, v in sd.items() if v.is_floating_point())
+    sd[name].view(-1)[0] = value
+    torch.save(sd, d / "weights.pt")
+    return d, name
+
+
+def test_nan_seen_head_and_generator_are_refused_without_leaving_folders(world, store, tmp_path, capsys):
+    _, name = _nan_weights(store / "seen_head", tmp_path / "h0")
+    shutil.rmtree(store / "seen_head")
+    shutil.copytree(tmp_path / "h0", store / "seen_head")
+    refused(["fit-generator", "--store", store, "--out", tmp_path / "g", "--iterations", 2, "--no-progress",
+             "--device", "cpu"], capsys, "seen_head", name, "NaN/Inf")
+    assert not (tmp_path / "g").exists()
+    gen, name = _nan_weights(world["gen"], tmp_path / "gen")
+    refused(["adapt", "--store", world["store"], "--method", "classifier", "--generator", gen, "--out",
+             tmp_path / "o" / "h", *ADAPT], capsys, f"generator {gen}", name)
+    assert not (tmp_path / "o").exists()

@@ -230,8 +230,8 @@ def fit_generator(cfg: FitConfig, *, stop_after: int | None = None) -> Path:
     check_out_dir(cfg.out)
     inputs = open_inputs(cfg)
     device = resolve_device(cfg.device)
+    st = build_state(cfg, inputs, device)  # (may still refuse a seen head/projector: before --out is made)
     out = _prepare_out(cfg)
-    st = build_state(cfg, inputs, device)
     ckpt = out / CHECKPOINT
     start = load_checkpoint(ckpt, st, cfg) if cfg.resume and ckpt.is_file() else 0
     stream = batch_stream(cfg, inputs, device, skip=start)
