@@ -53,4 +53,5 @@ def load_torch_file(path: str | os.PathLike, *, what: str = "file", weights_only
         return torch.load(path, map_location=map_location, weights_only=weights_only)
     except (RuntimeError, EOFError, pickle.UnpicklingError, zipfile.BadZipFile, ValueError) as e:
         first = (str(e).splitlines() or [type(e).__name__])[0].split(". ")[0]
-        raise ZsError(f"{path}: unreadable {what}, truncated or corrupt ({first}){'; ' + hint if hint else ''}") from None
+        tail = f"; {hint}" if hint else ""
+        raise ZsError(f"{path}: unreadable {what}, truncated or corrupt ({first}){tail}") from None

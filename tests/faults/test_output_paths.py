@@ -80,7 +80,8 @@ def test_not_writable_and_full_disk_are_refused_before_work(world, tmp_path, cap
     (tmp_path / "ro").mkdir()
     real_access = os.access
     # root ignores permission bits, so the refusal is simulated where zs asks the OS
-    monkeypatch.setattr(zs.paths.os, "access", lambda p, m: False if str(p) == str(tmp_path / "ro") else real_access(p, m))
+    ro = str(tmp_path / "ro")
+    monkeypatch.setattr(zs.paths.os, "access", lambda p, m: False if str(p) == ro else real_access(p, m))
     refused(["fit-generator", "--store", world["store"], "--out", out, "--no-progress"], capsys,
             f"{tmp_path / 'ro'} is not writable")
     monkeypatch.setattr(zs.paths.os, "access", real_access)

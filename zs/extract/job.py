@@ -132,7 +132,8 @@ def stand_in(ctx: Context, row: int) -> dict:
     uninterrupted run does."""
     i, view = ctx.rows[row]
     ph, pw = planned_padded_size(ctx.ds, ctx.seg, i, view)
-    return {"row": row, "stand_in": True, "pixels": torch.zeros(3, ph, pw), "geometry": {"padded_h": ph, "padded_w": pw}}
+    return {"row": row, "stand_in": True, "pixels": torch.zeros(3, ph, pw),  # [3, Hp, Wp]
+            "geometry": {"padded_h": ph, "padded_w": pw}}
 
 
 def read_row(ctx: Context, row: int) -> dict:
