@@ -247,7 +247,8 @@ def fit_generator(cfg: FitConfig, *, stop_after: int | None = None) -> Path:
         done = it + 1
         if done % cfg.checkpoint_every == 0 or (stop_after is not None and done >= stop_after):
             watch.params(done, _trained(st))
-            with disk_full_is_error(f"checkpoint {ckpt} (the previous one is intact)"):
+            with disk_full_is_error(f"checkpoint {ckpt} (the previous one is intact)",
+                                    "free some space and rerun with --resume"):
                 save_checkpoint(ckpt, st, cfg, done)
             watch.saved(done)
         if stop_after is not None and done >= stop_after and done < cfg.iterations:
