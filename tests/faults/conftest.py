@@ -38,8 +38,3 @@ def coco(tmp_path_factory):
     seg = tiny_segmenter_dir(root / "seg", 5, seed=0, image_size=128)
     return {"root": root, "images": images, "json": json_path, "png": png, "seg": seg}
 
-
-def extract_args(coco, store, images=None):
-    return ["extract", "--images", images or coco["images"], "--json", coco["json"], "--png", coco["png"],
-            "--split", "val", "--segmenter", coco["seg"], "--store", store, "--no-clip", "--num-points", 100,
-            "--chunk-images", 4, "--batch-size", 4, "--workers", 1, "--no-progress", "--device", "cpu"]

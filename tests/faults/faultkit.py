@@ -61,3 +61,10 @@ def poison(store_path, split: str, array: str, row: int, value=np.nan) -> None:
     block = np.asarray(arr[row])
     block.reshape(-1)[min(3, block.size - 1)] = value
     arr[row] = block
+
+
+def extract_args(coco, store, images=None):
+    """``zs extract`` arguments of the fault suite's tiny COCO set (see the ``coco`` fixture) into ``store``."""
+    return ["extract", "--images", images or coco["images"], "--json", coco["json"], "--png", coco["png"],
+            "--split", "val", "--segmenter", coco["seg"], "--store", store, "--no-clip", "--num-points", 100,
+            "--chunk-images", 4, "--batch-size", 4, "--workers", 1, "--no-progress", "--device", "cpu"]

@@ -6,8 +6,7 @@ import shutil
 import numpy as np
 from PIL import Image
 
-from conftest import extract_args
-from faultkit import refused, tree, zs
+from faultkit import extract_args, refused, tree, zs
 
 
 def test_corrupt_image_and_missing_png_fail_alone_and_are_named(coco, tmp_path, capsys):

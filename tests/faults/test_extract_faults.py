@@ -6,8 +6,7 @@ import shutil
 import numpy as np
 import pytest
 
-from conftest import extract_args
-from faultkit import refused, zs
+from faultkit import extract_args, refused, zs
 
 
 def _arrays(store):

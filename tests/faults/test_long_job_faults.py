@@ -6,8 +6,7 @@ from pathlib import Path
 
 import torch
 
-from conftest import extract_args
-from faultkit import refused, tree, zs
+from faultkit import extract_args, refused, tree, zs
 
 GEN = ["--kind", "gmmn", "--schedule", "two-stage", "--batch-images", "4", "--batch-size", "32",
        "--device", "cpu", "--no-progress", "--iterations", "6", "--checkpoint-every", "2"]
