@@ -39,3 +39,19 @@ def read_config(path: str | os.PathLike, cls, fmt: int):
     if unknown:
         raise ZsError(f"{p}: unknown keys {unknown}")
     return cls(**raw)
+
+
+def load_torch_file(path: str | os.PathLike, *, what: str = "file", weights_only: bool = True,
+                    map_location="cpu", hint: str = ""):
+    """``torch.load`` that names a truncated or corrupt file in one line (ZsError) instead of a traceback."""
+    import pickle
+    import zipfile
+
+    import torch
+
+    try:
+        return torch.load(path, map_location=map_location, weights_only=weights_only)
+    except (RuntimeError, EOFError, pickle.UnpicklingError, zipfile.BadZipFile, ValueError) as e:
+        first = (str(e).splitlines() or [type(e).__name__])[0].split(". ")[0]
+        tail = f"; {hint}" if hint else ""
+        raise ZsError(f"{path}: unreadable {what}, truncated or corrupt ({first}){tail}") from None

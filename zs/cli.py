@@ -54,7 +54,7 @@ _register()
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Console-script entry point: ZsError -> 'error: ...' and exit 2."""
+    """Console-script entry point: ZsError or a usage error -> one 'error: ...' line and exit 2."""
     from zs.errors import ZsError
 
     try:
@@ -65,6 +65,10 @@ def main(argv: list[str] | None = None) -> None:
     except click.exceptions.Abort:
         click.echo("aborted", err=True)
         sys.exit(130)
+    except click.UsageError as e:  # bad option/argument: one line too, with where to look
+        where = f" (see `{e.ctx.command_path} --help`)" if e.ctx is not None else ""
+        click.echo(f"error: {e.format_message()}{where}", err=True)
+        sys.exit(e.exit_code)
     except click.ClickException as e:
         e.show()
         sys.exit(e.exit_code)

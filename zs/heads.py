@@ -149,11 +149,11 @@ def load_head(path: str | os.PathLike, map_location: str | torch.device = "cpu")
     p = Path(path)
     if not (p / "config.json").is_file() or not (p / "weights.pt").is_file():
         raise ZsError(f"{p}: not a zs head (expected config.json and weights.pt)")
-    from zs.artifact import read_config
+    from zs.artifact import load_torch_file, read_config
 
     cfg = read_config(p, HeadConfig, HEAD_FORMAT)
     head = build_head(cfg)
-    state = torch.load(p / "weights.pt", map_location=map_location, weights_only=True)
+    state = load_torch_file(p / "weights.pt", what="head weights", map_location=map_location)
     try:
         head.load_state_dict(state)
     except RuntimeError as e:

@@ -21,6 +21,11 @@ def _method_function(method: str):
             "v2c": fit_v2c, "cpa": fit_cpa}[method]
 
 
+def _arrays_read(method: str) -> tuple[str, ...]:
+    """Store arrays a method trains on (image batches carry the CLIP tokens; V2C reads segment tokens)."""
+    return ("query_embed", "clip_global", "clip_segment") if method == "v2c" else ("query_embed", "clip_global")
+
+
 def adapt(cfg: AdaptConfig) -> Path:
     """Fit the head of ``cfg.method`` on ``cfg.store``; write it to ``cfg.out``; return that directory.
 
@@ -30,6 +35,10 @@ def adapt(cfg: AdaptConfig) -> Path:
     from zs.adapt.common import open_input_store
     from zs.runtime import resolve_device, seed_everything
 
+    from zs.paths import check_out_dir, no_empty_dirs_on_error
+    from zs.store.finite import require_finite
+
+    check_out_dir(cfg.out)
     device = resolve_device(cfg.device)
     seed_everything(cfg.seed)
     store = open_input_store(cfg.store)
@@ -37,9 +46,12 @@ def adapt(cfg: AdaptConfig) -> Path:
         from zs.store.unseen import check_no_unseen_matched
 
         check_no_unseen_matched(store, cfg.split, allow=cfg.allow_unseen_in_train)
-    Path(cfg.out).mkdir(parents=True, exist_ok=True)
+    if cfg.split in getattr(store, "splits", (cfg.split,)):  # a missing split is named by the method's check
+        require_finite(store.split(cfg.split), _arrays_read(cfg.method), stage=f"adapt --method {cfg.method}")
     try:
-        out = _method_function(cfg.method)(cfg, store, device)
+        with no_empty_dirs_on_error(cfg.out):
+            Path(cfg.out).mkdir(parents=True, exist_ok=True)
+            out = _method_function(cfg.method)(cfg, store, device)
     except TrainingStopped as e:
         log.info("%s", e)
         return Path(cfg.out)

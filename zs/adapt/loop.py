@@ -20,7 +20,10 @@ from torch import nn
 from tqdm import tqdm
 
 from zs.adapt.config import AdaptConfig
+from zs.artifact import load_torch_file
 from zs.errors import ConfigError, ZsError
+from zs.guard import FiniteWatch
+from zs.paths import disk_full_is_error
 from zs.manifest import hash_obj
 
 log = logging.getLogger(__name__)
@@ -73,8 +76,12 @@ def save_checkpoint(cfg: AdaptConfig, state: dict) -> None:
     path = checkpoint_path(cfg)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{CHECKPOINT}.tmp-{os.getpid()}")
-    torch.save(state, tmp)
-    os.replace(tmp, path)
+    try:
+        with disk_full_is_error(f"checkpoint {path} (the previous one is intact)"):
+            torch.save(state, tmp)
+            os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def load_checkpoint(cfg: AdaptConfig, key: str) -> dict | None:
@@ -82,7 +89,8 @@ def load_checkpoint(cfg: AdaptConfig, key: str) -> dict | None:
     path = checkpoint_path(cfg)
     if not cfg.resume or not path.is_file():
         return None
-    state = torch.load(path, map_location="cpu", weights_only=False)
+    state = load_torch_file(path, what="checkpoint", weights_only=False,
+                            hint="delete it to start over, or use another --out")
     if state.get("key") != key:
         raise ConfigError(
             f"{path} was written by a run with other settings; use another --out or --no-resume"
@@ -112,13 +120,16 @@ def train_steps(cfg: AdaptConfig, reader, device: torch.device, modules: dict[st
         _set_rng_states(state["rng"], rng)
         history, start, epoch, skip = state["history"], state["step"], state["epoch"], state["index"]
     stream = image_batch_stream(reader, cfg, device, epoch, skip)
+    watch = FiniteWatch(f"adapt --method {cfg.method}", checkpoint_path(cfg), start if state is not None else None)
 
     def snapshot(step: int) -> None:
+        watch.params(step, modules)
         save_checkpoint(cfg, {
             "key": key, "step": step, "epoch": epoch, "index": skip, "history": history,
             "modules": {n: m.state_dict() for n, m in modules.items()}, "optimizer": optimizer.state_dict(),
             "extra": extra, "rng": _rng_states(rng),
         })
+        watch.saved(step)
 
     for m in modules.values():
         m.train()
@@ -126,6 +137,7 @@ def train_steps(cfg: AdaptConfig, reader, device: torch.device, modules: dict[st
     for step in range(start, cfg.num_steps):
         epoch, skip, batch = next(stream)
         loss, parts = step_fn(batch, step)
+        watch.losses(step + 1, {"loss": loss.detach(), **parts})
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
@@ -140,6 +152,7 @@ def train_steps(cfg: AdaptConfig, reader, device: torch.device, modules: dict[st
         if cfg.checkpoint_every and done % cfg.checkpoint_every == 0 and done < cfg.num_steps:
             snapshot(done)
     bar.close()
+    watch.params(cfg.num_steps, modules)
     for m in modules.values():
         m.eval()
     return history

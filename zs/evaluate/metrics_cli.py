@@ -60,7 +60,9 @@ def panoptic(gt_json, gt_folder, pred_json, pred_folder, unseen, workers, out, p
 
     from zs.errors import ConfigError
     from zs.evaluate.metrics import evaluate_panoptic_files
+    from zs.paths import check_out_file
 
+    check_out_file(out)
     if workers < 1:
         raise ConfigError(f"--workers must be >= 1, got {workers}")
     args = (gt_json, gt_folder, pred_json, pred_folder, _read_unseen(unseen))
@@ -87,8 +89,10 @@ def panoptic(gt_json, gt_folder, pred_json, pred_folder, unseen, workers, out, p
 def semantic(gt_folder, pred_folder, num_classes, ignore_label, names, unseen, out, progress) -> None:
     """mIoU, fwIoU, pixel/mean accuracy from a confusion matrix (detectron2 SemSegEvaluator)."""
     from zs.evaluate.metrics import evaluate_semantic_files
+    from zs.paths import check_out_file
     from zs.vocab import read_class_list
 
+    check_out_file(out)
     class_names = read_class_list(names) if names else None
     res = evaluate_semantic_files(gt_folder, pred_folder, num_classes, ignore_label=ignore_label,
                                   unseen=_read_unseen(unseen), names=class_names, progress=progress)
@@ -108,7 +112,9 @@ def instance(gt_json, results_json, iou_type, unseen, out) -> None:
     from zs.errors import ZsError
     from zs.evaluate.metrics import instance_metrics
     from zs.manifest import read_json
+    from zs.paths import check_out_file
 
+    check_out_file(out)
     gt, results = read_json(gt_json), read_json(results_json)
     if not isinstance(results, list):
         raise ZsError(f"{results_json}: expected a COCO results list, got {type(results).__name__}")
@@ -136,7 +142,10 @@ def report(run_dirs, out, labels, panels) -> None:
 
     from zs.errors import ConfigError
     from zs.evaluate.report import batch_report, write_report
+    from zs.paths import check_out_dir
 
+    if out is not None:
+        check_out_dir(out)
     if len(run_dirs) == 1:
         paths = write_report(run_dirs[0], out, panels=panels)
         click.echo(f"wrote {paths['md']} and {paths['html']}")

@@ -56,6 +56,15 @@ class EvaluateResult:
 
 def evaluate(cfg: EvaluateConfig) -> EvaluateResult:
     """Run cached or full-image evaluation and write the run directory."""
+    from zs.paths import check_out_dir, no_empty_dirs_on_error
+
+    check_out_dir(cfg.out)
+    with no_empty_dirs_on_error(cfg.out):  # a refused run leaves no empty --out behind
+        return _evaluate(cfg)
+
+
+def _evaluate(cfg: EvaluateConfig) -> EvaluateResult:
+    from zs.guard import require_finite_weights
     from zs.heads import load_head
     from zs.runtime import resolve_device, seed_everything
 
@@ -68,6 +77,7 @@ def evaluate(cfg: EvaluateConfig) -> EvaluateResult:
     pred_dir = run_dir / "predictions" if cfg.save_predictions else None
     t0 = time.perf_counter()
     head = load_head(cfg.head, map_location=device)
+    require_finite_weights(head, f"head {cfg.head}")
     if cfg.full_image:
         out, source = _run_full_image(cfg, head, device, pred_dir)
     else:
@@ -97,6 +107,10 @@ def _run_cached(cfg: EvaluateConfig, head, device, pred_dir) -> tuple[dict, dict
     from zs.store import open_store
 
     store = open_store(cfg.store, mode="r")
+    if cfg.split in store.splits:
+        from zs.store.finite import require_finite
+
+        require_finite(store.split(cfg.split), ("query_embed",), stage="evaluate")
     out = evaluate_cached(store, head, tasks=cfg.tasks, limit=cfg.limit, split=cfg.split, device=device,
                           infer=cfg.infer, pred_dir=pred_dir, gt_json=cfg.gt_json, gt_png=cfg.gt_png,
                           progress=cfg.progress)

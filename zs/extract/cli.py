@@ -88,8 +88,10 @@ def split_coco_panoptic(json_in, json_out, unseen):
     """Write the seen-only training JSON: drop images with any unseen segment (crowd included)."""
     from zs.extract.text import zero_shot_train_split
     from zs.manifest import read_json, write_json_atomic
+    from zs.paths import check_out_file
     from zs.vocab import PADING_UNSEEN_IDS, read_class_list
 
+    check_out_file(json_out, "JSON_OUT")
     data = read_json(json_in)
     if "categories" not in data or "annotations" not in data:
         raise ZsError(f"{json_in}: not a COCO panoptic JSON (needs categories, annotations)")
@@ -158,8 +160,10 @@ def prepare_coco_zsi(json_path, out, limit, progress):
 def text_embed_cmd(store, clip_model, clip_weights, semantic, name, device):
     """Text embeddings of the store's vocabulary (PADing's 8 templates) into STORE/text/."""
     from zs.extract.text import embed_vocabulary
+    from zs.paths import check_store_out
     from zs.store import open_store
 
+    check_store_out(store)
     st = open_store(store, mode="a")
     clip = None
     if semantic is None:

@@ -65,7 +65,9 @@ def segment_cmd(segmenter_dir, image_path, no_resize, vocab_path, out_path, devi
     import numpy as np
 
     from zs.extract.d2.segment import segment_image
+    from zs.paths import check_out_file
 
+    check_out_file(out_path)
     arrays = segment_image(segmenter_dir, image_path, resize=not no_resize, device=device, vocab_path=vocab_path)
     np.savez(out_path, **arrays)
     click.echo(f"wrote {out_path}: {len(arrays['segment_ids'])} segments, "

@@ -98,18 +98,21 @@ def plan_rows(ds, cfg: ExtractConfig) -> list[tuple[int, View]]:
     return rows
 
 
-def mask_shape_for(ds, rows, seg) -> tuple[int, int]:
-    """Largest (padded_h/4, padded_w/4) over the planned rows (from the JSON image sizes)."""
+def planned_padded_size(ds, seg, index: int, view: View) -> tuple[int, int]:
+    """(padded_h, padded_w) the segmenter input of one row will have, from the JSON image size."""
     from zs.extract.segmenter import _round_up, resized_size
 
     d, p = seg.prep.size_divisor, seg.prep
-    mh = mw = 0
-    for i, v in rows:
-        info = ds.image_infos[i]
-        ch, cw = v.crop_h or int(info["height"]), v.crop_w or int(info["width"])
-        rh, rw = resized_size(ch, cw, p.shortest_edge * v.scale, p.longest_edge * v.scale)
-        mh, mw = max(mh, _round_up(rh, d) // 4), max(mw, _round_up(rw, d) // 4)
-    return mh, mw
+    info = ds.image_infos[index]
+    ch, cw = view.crop_h or int(info["height"]), view.crop_w or int(info["width"])
+    rh, rw = resized_size(ch, cw, p.shortest_edge * view.scale, p.longest_edge * view.scale)
+    return _round_up(rh, d), _round_up(rw, d)
+
+
+def mask_shape_for(ds, rows, seg) -> tuple[int, int]:
+    """Largest (padded_h/4, padded_w/4) over the planned rows (from the JSON image sizes)."""
+    sizes = [planned_padded_size(ds, seg, i, v) for i, v in rows]
+    return max(h for h, _ in sizes) // 4, max(w for _, w in sizes) // 4
 
 
 def inputs_identity(ctx_cfg: ExtractConfig, ds, n_rows: int) -> str:
@@ -120,6 +123,19 @@ def inputs_identity(ctx_cfg: ExtractConfig, ds, n_rows: int) -> str:
 
 
 # -- reader -------------------------------------------------------------------------
+def stand_in(ctx: Context, row: int) -> dict:
+    """Zero pixels of a row's planned padded size: it keeps its batch slot without being decoded.
+
+    A segmenter's per-image outputs depend on the batch's shape, not on the other
+    images' pixels (checked bit for bit in tests/faults), so a batch holding
+    stand-ins for done or failed rows stores every real row exactly as the
+    uninterrupted run does."""
+    i, view = ctx.rows[row]
+    ph, pw = planned_padded_size(ctx.ds, ctx.seg, i, view)
+    return {"row": row, "stand_in": True, "pixels": torch.zeros(3, ph, pw),  # [3, Hp, Wp]
+            "geometry": {"padded_h": ph, "padded_w": pw}}
+
+
 def read_row(ctx: Context, row: int) -> dict:
     """Decode + preprocess one row; {'error': ...} instead of raising on bad input."""
     i, view = ctx.rows[row]
@@ -175,6 +191,8 @@ def map_batch(ctx: Context, items: list[dict], clip_cache: dict) -> list[tuple[i
         res = ctx.seg.forward(ctx.seg.collate([it["pixels"] for it in group]))
         embed, logits, masks = res.query_embed.cpu(), res.class_logits.cpu(), res.mask_logits.cpu()
         for b, it in enumerate(group):
+            if it.get("stand_in"):
+                continue
             s, geo = it["sample"], it["geometry"]
             labels = [ctx.vocab.index_of_id(seg["category_id"]) for seg in s.segments]
             match, cost = match_image(logits[b], masks[b], s.segment_map, s.segments, labels, geo,
@@ -203,25 +221,40 @@ def batches_within_chunks(rows: list[int], batch_size: int, chunk: int) -> list[
     return out
 
 
+def original_batches(rows: list[int], span: tuple[int, int], batch_size: int, chunk: int) -> list[list[int]]:
+    """The batches an uninterrupted run over rows [span) forms, those holding a row of ``rows``."""
+    todo = set(rows)
+    return [b for b in batches_within_chunks(list(range(*span)), batch_size, chunk) if todo.intersection(b)]
+
+
 def process_rows(ctx: Context, writer, rows: list[int], chunk: int, *, progress: bool = False) -> list[dict]:
-    """Run reader -> mapper -> writer over ``rows``; returns the failures."""
+    """Run reader -> mapper -> writer over ``rows``; returns the failures.
+
+    Rows run in the batches of an uninterrupted run: a row that is done or
+    fails keeps its slot as a stand-in, so a resumed or retried row is stored
+    bit for bit as an uninterrupted run stores it.
+    """
     from tqdm import tqdm
 
     failures: list[dict] = []
     clip_cache: dict = {}
-    batches = batches_within_chunks(rows, ctx.cfg.batch_size, chunk)
+    todo = set(rows)
+    span = getattr(writer, "rows", (min(rows), max(rows) + 1) if rows else (0, 0))
+    batches = original_batches(rows, span, ctx.cfg.batch_size, chunk)
+    read = lambda r: read_row(ctx, r) if r in todo else stand_in(ctx, r)  # noqa: E731
     bar = tqdm(total=len(rows), unit="img", desc=f"extract {ctx.cfg.split}", disable=not progress)
     with cf.ThreadPoolExecutor(max_workers=max(1, ctx.cfg.workers)) as pool:
-        pending = [pool.map(lambda r: read_row(ctx, r), b) for b in batches[:2]]  # read ahead
+        pending = [pool.map(read, b) for b in batches[:2]]  # read ahead
         for k in range(len(batches)):
             items = list(pending.pop(0))
             if k + 2 < len(batches):
-                pending.append(pool.map(lambda r: read_row(ctx, r), batches[k + 2]))
-            good = [it for it in items if "error" not in it]
+                pending.append(pool.map(read, batches[k + 2]))
             failures += [{key: it[key] for key in ("row", "image_id", "file_name", "error")}
                          for it in items if "error" in it]
-            for row, rec in (map_batch(ctx, good, clip_cache) if good else []):
-                writer.write(row, rec)
-            bar.update(len(items))
+            items = [stand_in(ctx, it["row"]) if "error" in it else it for it in items]
+            if not all(it.get("stand_in") for it in items):
+                for row, rec in map_batch(ctx, items, clip_cache):
+                    writer.write(row, rec)
+            bar.update(sum(1 for it in items if it["row"] in todo))
     bar.close()
     return failures

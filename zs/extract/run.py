@@ -7,6 +7,7 @@ import logging
 import time
 
 from zs.errors import ZsError
+from zs.paths import check_store_out, disk_full_is_error
 from zs.extract.job import (Context, ExtractConfig, ExtractResult, inputs_identity, mask_shape_for, plan_rows,
                             process_rows)
 
@@ -122,6 +123,13 @@ def _run_dask(cfg: ExtractConfig, meta: dict) -> list[dict]:
 
 def run(cfg: ExtractConfig) -> ExtractResult:
     """Extract one split into the store (creating it on first use); see ``zs extract --help``."""
+    check_store_out(cfg.store)
+    with disk_full_is_error(f"store {cfg.store}", "finished chunks are kept; free some space and rerun the "
+                            "same command to resume"):
+        return _run(cfg)
+
+
+def _run(cfg: ExtractConfig) -> ExtractResult:
     from zs.extract.store_setup import open_or_create_store, write_failures, write_seen_head
 
     if cfg.views < 1:

@@ -16,7 +16,7 @@ import torch
 from zs.errors import ProvenanceError, ZsError
 from zs.generate.config import GeneratorConfig
 from zs.generate.models import Generator, build_generator
-from zs.artifact import read_config, save_module
+from zs.artifact import load_torch_file, read_config, save_module
 from zs.manifest import read_json
 
 GENERATOR_FORMAT = 1
@@ -45,7 +45,7 @@ def load_generator(path: str | os.PathLike, device: str | torch.device = "cpu") 
     p = Path(path)
     cfg = read_generator_config(p)
     gen = build_generator(cfg)
-    state = torch.load(p / "weights.pt", map_location="cpu", weights_only=True)
+    state = load_torch_file(p / "weights.pt", what="generator weights")
     try:
         gen.load_state_dict(state)
     except RuntimeError as e:

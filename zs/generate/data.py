@@ -16,6 +16,7 @@ import numpy as np
 
 from zs.errors import ConfigError, StoreError
 from zs.generate.config import FitConfig
+from zs.store.finite import require_finite
 
 
 @dataclasses.dataclass
@@ -96,6 +97,7 @@ def open_inputs(cfg: FitConfig) -> TrainInputs:
     _check_dims(cfg, split.query_dim, text.shape[1], f"store {store.url}")
     _check_matched(split, vocab.num_classes, f"store {store.url}")
     check_no_unseen_matched(store, cfg.split, allow=cfg.allow_unseen_in_train)
+    require_finite(split, ("query_embed",), stage="fit-generator")
     return TrainInputs(
         store=store, split=split, text=text, text_name=name, text_sha256=text_identity(text, name),
         seen_ids=list(vocab.seen_indices), unseen_ids=unseen, query_dim=int(split.query_dim),
@@ -138,9 +140,11 @@ def batch_stream(cfg: FitConfig, inputs: TrainInputs, device, skip: int = 0) -> 
 
 def load_projector(path: str, inputs: TrainInputs, device):
     """A frozen zs ProjectorHead for GV2S, checked against the store."""
+    from zs.guard import require_finite_weights
     from zs.heads import check_head_fits, load_head
 
     head = load_head(path, map_location="cpu")
+    require_finite_weights(head, f"--projector {path}")
     if head.cfg.kind != "projector":
         raise ConfigError(f"--projector {path}: a '{head.cfg.kind}' head, GV2S needs a projector head (zs adapt --method v2c)")
     seg = (inputs.store.manifest.get("segmenter") or {}).get("sha256", "")

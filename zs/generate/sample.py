@@ -37,10 +37,12 @@ def sample_to_file(generator: str | os.PathLike, classes: str, per_class: int, o
     ``class_names`` to ``out`` (.npz); returns the path."""
     import torch
 
+    from zs.paths import check_out_file
     from zs.runtime import resolve_device
 
     if per_class <= 0:
         raise ConfigError(f"--per-class {per_class} must be > 0")
+    check_out_file(out)
     m = generator_manifest(generator)
     if "vocabulary" not in m:
         raise ZsError(f"{generator}/manifest.json has no vocabulary (not written by zs fit-generator?)")

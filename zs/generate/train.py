@@ -22,6 +22,7 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
+from zs.artifact import load_torch_file
 from zs.errors import ConfigError, ZsError
 from zs.generate import objectives as O
 from zs.generate.artifact import MANIFEST_KIND, is_generator_dir, save_generator
@@ -29,7 +30,9 @@ from zs.generate.config import FitConfig, GeneratorConfig
 from zs.generate.data import TrainInputs, batch_stream, load_projector, open_inputs
 from zs.generate.models import VaeGenerator, build_generator
 from zs.generate.structure import Disentangler
+from zs.guard import FiniteWatch, require_finite_weights
 from zs.manifest import make_manifest, to_jsonable
+from zs.paths import check_out_dir, disk_full_is_error
 from zs.runtime import resolve_device, seed_everything
 
 log = logging.getLogger(__name__)
@@ -66,6 +69,7 @@ def _load_seen_head(inputs: TrainInputs, device, trainable: bool):
     if path is None or not Path(str(path)).joinpath("config.json").is_file():
         raise ZsError(f"store {inputs.store.url} has no seen_head/ (zs extract writes it); the PADing schedule starts from it")
     head = load_head(path)
+    require_finite_weights(head, str(path))
     if head.cfg.kind != "linear":
         raise ZsError(f"{path}: the seen head is a '{head.cfg.kind}' head, PADing's classifier refit needs a linear one")
     seg = (inputs.store.manifest.get("segmenter") or {}).get("sha256", "")
@@ -143,19 +147,27 @@ def _modules(st: TrainState) -> dict:
     return mods
 
 
+def _trained(st: TrainState) -> dict:
+    return {k: m for k, m in (("gen", st.gen), ("dis", st.dis), ("classifier", st.classifier)) if m is not None}
+
+
 def save_checkpoint(path: Path, st: TrainState, cfg: FitConfig, iteration: int) -> None:
     blob = {k: m.state_dict() for k, m in _modules(st).items()}
     blob.update(iteration=iteration, config=to_jsonable(cfg), rng_cpu=torch.get_rng_state())
     if torch.cuda.is_available():
         blob["rng_cuda"] = torch.cuda.get_rng_state_all()
     tmp = path.with_name(f".{path.name}.tmp")
-    torch.save(blob, tmp)
-    os.replace(tmp, path)
+    try:
+        torch.save(blob, tmp)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)  # a half-written temp file (disk full) never stays
 
 
 def load_checkpoint(path: Path, st: TrainState, cfg: FitConfig) -> int:
     """Restore ``st`` from ``path``; refuses a checkpoint made with another config."""
-    blob = torch.load(path, map_location="cpu", weights_only=False)
+    blob = load_torch_file(path, what="checkpoint", weights_only=False,
+                           hint="delete it to start over, or use another --out")
     now, then = to_jsonable(cfg), blob["config"]
     differ = sorted(k for k in set(now) | set(then) if k not in _RESUME_FREE and now.get(k) != then.get(k))
     if differ:
@@ -245,30 +257,39 @@ def fit_generator(cfg: FitConfig, *, stop_after: int | None = None) -> Path:
     with a checkpoint written and no artifact; rerun with ``resume=True``.
     """
     cfg = cfg.resolved()
+    check_out_dir(cfg.out)
     inputs = open_inputs(cfg)
     device = resolve_device(cfg.device)
+    st = build_state(cfg, inputs, device)  # (may still refuse a seen head/projector: before --out is made)
     out = _prepare_out(cfg)
-    st = build_state(cfg, inputs, device)
     ckpt = out / CHECKPOINT
     start = load_checkpoint(ckpt, st, cfg) if cfg.resume and ckpt.is_file() else 0
     stream = batch_stream(cfg, inputs, device, skip=start)
     losses: dict[str, float] = {}
+    watch = FiniteWatch("fit-generator", ckpt, start or None)
     bar = tqdm(total=cfg.iterations, initial=start, disable=not cfg.progress, desc=f"fit {cfg.kind}", unit="it")
     for it in range(start, cfg.iterations):
         losses = train_step(cfg, st, next(stream))
+        watch.losses(it + 1, losses)
         bar.update(1)
         if it % 10 == 0:
             bar.set_postfix({k: f"{v:.4g}" for k, v in losses.items() if k in ("mmd", "gen", "clf", "structure")})
         done = it + 1
         if done % cfg.checkpoint_every == 0 or (stop_after is not None and done >= stop_after):
-            save_checkpoint(ckpt, st, cfg, done)
+            watch.params(done, _trained(st))
+            with disk_full_is_error(f"checkpoint {ckpt} (the previous one is intact)",
+                                    "free some space and rerun with --resume"):
+                save_checkpoint(ckpt, st, cfg, done)
+            watch.saved(done)
         if stop_after is not None and done >= stop_after and done < cfg.iterations:
             bar.close()
             return out
     bar.close()
-    if st.opt_c is not None:
-        _save_head(st, cfg, inputs, out, losses)
-    save_generator(st.gen, out, _manifest(cfg, inputs, cfg.iterations, losses))
+    watch.params(cfg.iterations, _trained(st))
+    with disk_full_is_error(f"generator {out}", "free some space and rerun with --resume"):
+        if st.opt_c is not None:
+            _save_head(st, cfg, inputs, out, losses)
+        save_generator(st.gen, out, _manifest(cfg, inputs, cfg.iterations, losses))
     ckpt.unlink(missing_ok=True)
     log.info("generator %s written to %s (losses %s)", cfg.kind, out, losses)
     return out

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from zs.errors import ConfigError
+from zs.paths import check_out_dir
 from zs.pipelines.runner import RunContext, StageReport, plan, resolve_types, run_plan, validate
 from zs.pipelines.spec import Spec, load_spec
 
@@ -77,6 +78,7 @@ def load(cfg: RunConfig) -> tuple[Spec, Path, dict]:
 def run(cfg: RunConfig, on_stage: Callable[[StageReport], None] | None = None) -> RunResult:
     """Run a pipeline spec; returns every stage's report (failures included, not raised)."""
     spec, out, types = load(cfg)
+    check_out_dir(out)
     planned = plan(spec, out, types, force=cfg.force)
     if cfg.dry_run:
         return RunResult(spec, out, {n: StageReport(n, "planned", dir=p.dir) for n, p in planned.items()})

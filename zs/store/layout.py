@@ -90,6 +90,10 @@ class Location:
                 self.fs.mv(tmp, final)
         except PermissionError:
             raise StoreError(f"{final}: location is read-only (permission denied)") from None
+        except OSError:  # e.g. disk full: no half-written temp file stays behind
+            if self.is_local and os.path.exists(tmp):
+                os.remove(tmp)
+            raise
 
     def remove(self, *parts: str, recursive: bool = False) -> None:
         p = self.path(*parts)

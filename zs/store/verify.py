@@ -8,13 +8,13 @@ import logging
 import numpy as np
 
 from zs.errors import StoreError
+from zs.store.finite import FINITE_ARRAYS, nonfinite_rows
 from zs.store.layout import ARRAYS, TABLES
 from zs.store.store import open_store
 from zs.vocab import Vocabulary
 
 log = logging.getLogger(__name__)
 
-FINITE_ARRAYS = ("query_embed", "query_logits", "clip_global", "clip_segment")
 
 
 def verify_store(url, *, progress: bool = False) -> list[str]:
@@ -156,26 +156,17 @@ def _check_tables(reader, done: np.ndarray) -> list[str]:
 
 def _check_finite(reader, done: np.ndarray, progress: bool) -> list[str]:
     """NaN/Inf scan, one chunk at a time (also surfaces undecodable chunks)."""
-    from tqdm import tqdm
-
     out = []
     for name in FINITE_ARRAYS:
         if name not in reader._group:
             continue
-        arr = reader.array(name)
-        c = arr.chunks[0]
-        bad_rows = []
-        for lo in tqdm(range(0, arr.shape[0], c), desc=f"{reader.name}/{name}", disable=not progress):
-            try:
-                block = np.asarray(arr[lo:lo + c])
-            except Exception as e:  # noqa: BLE001 - any codec error means a corrupt chunk
-                out.append(f"{ARRAYS}/{name}: rows {lo}-{lo + c - 1} unreadable ({type(e).__name__})")
-                continue
-            bad = ~np.isfinite(block.reshape(block.shape[0], -1)).all(1)
-            bad_rows += (np.flatnonzero(bad) + lo).tolist()
-        if bad_rows:
+        unreadable: list = []
+        bad = nonfinite_rows(reader.array(name), progress=f"{reader.name}/{name}" if progress else None,
+                             unreadable=unreadable)
+        out += [f"{ARRAYS}/{name}: rows {lo}-{hi} unreadable" for lo, hi in unreadable]
+        if len(bad):
             what = "segment rows" if name == "clip_segment" else "rows"
-            out.append(f"{ARRAYS}/{name}: NaN/Inf in {len(bad_rows)} {what} (first: {bad_rows[:5]})")
+            out.append(f"{ARRAYS}/{name}: NaN/Inf in {len(bad)} {what} (first: {bad[:5].tolist()})")
     return out
 
 

@@ -123,9 +123,12 @@ def synth_quality_cmd(data, segmenter, clip_dir, split, limit, object_threshold,
     from pathlib import Path
 
     from zs.manifest import write_json_atomic
+    from zs.paths import check_out_file
     from zs.synth.assets import default_segmenter_path
     from zs.synth.quality import segmenter_quality
 
+    if out:
+        check_out_file(out)
     res = segmenter_quality(segmenter or default_segmenter_path(), data, split=split, device=device,
                             limit=limit, object_threshold=object_threshold, progress=progress)
     if clip_dir:

@@ -176,8 +176,10 @@ def train_clip(
     from open_clip.model import CLIP
     from tqdm import tqdm
 
+    from zs.paths import check_out_dir
     from zs.runtime import resolve_device, seed_everything
 
+    check_out_dir(out)
     world = load_world(data_dir)
     seed_everything(seed)
     dev = resolve_device(device)

@@ -24,6 +24,7 @@ from tqdm import tqdm
 
 from zs.errors import ZsError
 from zs.manifest import make_manifest, read_json, write_json_atomic
+from zs.paths import check_out_dir
 from zs.synth.render import RenderConfig, ids_to_rgb, render_image
 from zs.synth.world import (
     World,
@@ -108,6 +109,7 @@ def write_synth(
         raise ZsError(f"--train {cfg.train} / --val {cfg.val}: both splits need at least one image")
     if not 32 <= cfg.size <= 1024:
         raise ZsError(f"--size {cfg.size}: must be between 32 and 1024 pixels")
+    check_out_dir(out)
     _check_out_dir(out)
     world = world or build_world()
     for split in _SPLIT_CODE:

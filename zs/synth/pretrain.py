@@ -78,7 +78,9 @@ def pretrain_backbone(
     from zs.runtime import resolve_device, seed_everything
     from zs.synth.clip_train import open_world, rendered_crops
 
-    out = Path(out)
+    from zs.paths import check_out_dir
+
+    out = check_out_dir(out)
     if (out / BACKBONE_FILE).exists():
         raise ZsError(f"--out {out}: already holds {BACKBONE_FILE}; choose a new folder")
     dev = resolve_device(device)

@@ -20,8 +20,11 @@ from pathlib import Path
 
 import numpy as np
 
+from zs.artifact import load_torch_file
 from zs.errors import ConfigError, ZsError
+from zs.guard import FiniteWatch
 from zs.manifest import make_manifest, read_json, write_json_atomic
+from zs.paths import disk_full_is_error
 from zs.synth.segmenter_config import SegmenterConfig, build_mask2former_config
 from zs.synth.train_data import (
     IMAGENET_MEAN,
@@ -72,9 +75,12 @@ def _save_checkpoint(out: Path, model, opt, step: int, losses: list, identity: d
     import torch
 
     tmp = out / f".{CHECKPOINT}.tmp-{os.getpid()}"
-    torch.save({"model": model.state_dict(), "optim": opt.state_dict(), "step": step, "losses": losses,
-                "identity": identity, "torch_rng": torch.get_rng_state()}, tmp)
-    os.replace(tmp, out / CHECKPOINT)
+    try:
+        torch.save({"model": model.state_dict(), "optim": opt.state_dict(), "step": step, "losses": losses,
+                    "identity": identity, "torch_rng": torch.get_rng_state()}, tmp)
+        os.replace(tmp, out / CHECKPOINT)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def _load_checkpoint(out: Path, model, opt, identity: dict) -> tuple[int, list]:
@@ -84,7 +90,8 @@ def _load_checkpoint(out: Path, model, opt, identity: dict) -> tuple[int, list]:
     path = out / CHECKPOINT
     if not path.is_file():
         return 0, []
-    ck = torch.load(path, map_location="cpu", weights_only=False)
+    ck = load_torch_file(path, what="checkpoint", weights_only=False,
+                         hint="delete it to start over, or use another --out")
     if ck["identity"] != identity:
         diff = sorted(k for k in identity if ck["identity"].get(k) != identity[k])
         raise ConfigError(f"{path}: checkpoint was made with different {', '.join(diff)}; use a new --out")
@@ -127,7 +134,9 @@ def train_segmenter(
 
     from zs.runtime import resolve_device, seed_everything
 
-    out = Path(out)
+    from zs.paths import check_out_dir
+
+    out = check_out_dir(out)
     _check_out(out)
     vocab = load_vocabulary(data_dir, vocab_path)
     data = read_seen_split(data_dir, split, vocab)
@@ -152,6 +161,7 @@ def train_segmenter(
                 "vocab_sha256": vocab.sha256, "init_backbone": init and init["sha256"]}
     out.mkdir(parents=True, exist_ok=True)
     step, losses = _load_checkpoint(out, model, opt, identity)
+    watch = FiniteWatch("train-segmenter", out / CHECKPOINT, step or None)  # (its matcher syncs anyway)
     end = cfg.steps if stop_after is None else min(cfg.steps, step + stop_after)
     model.train()
     bar = tqdm(total=cfg.steps, initial=step, desc="train-segmenter", disable=not progress)
@@ -160,6 +170,7 @@ def train_segmenter(
             group["lr"] = _lr_at(step, cfg) * group["lr_mult"]
         pixels, pixel_mask, masks, labels = _make_batch(data, vocab, cfg, step, seed, dev)
         loss = model(pixel_values=pixels, pixel_mask=pixel_mask, mask_labels=masks, class_labels=labels).loss
+        watch.losses(step + 1, {"loss": loss.detach()})
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
@@ -169,7 +180,10 @@ def train_segmenter(
             losses.append((step, loss.item()))
             bar.set_postfix(loss=f"{losses[-1][1]:.3f}")
         if step % cfg.checkpoint_every == 0 or step == end:
-            _save_checkpoint(out, model, opt, step, losses, identity)
+            watch.params(step, {"model": model})
+            with disk_full_is_error(f"checkpoint {out / CHECKPOINT} (the previous one is intact)"):
+                _save_checkpoint(out, model, opt, step, losses, identity)
+            watch.saved(step)
         bar.update(1)
     bar.close()
     if step >= cfg.steps:

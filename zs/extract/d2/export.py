@@ -143,6 +143,9 @@ def convert_checkpoint(config_path: str | os.PathLike, checkpoint_path: str | os
                        out_dir: str | os.PathLike, *, vocab_path: str | os.PathLike | None = None,
                        allow_unknown_keys: bool = False, overwrite: bool = False) -> ConversionResult:
     """Convert a detectron2 Mask2Former (or PADing) checkpoint into a zs segmenter directory."""
+    from zs.paths import check_out_dir
+
+    check_out_dir(out_dir, "OUT_DIR")
     cfg = load_d2_config(config_path, allow_unknown=allow_unknown_keys)
     spec = spec_from_config(cfg)
     vocab = Vocabulary.load(vocab_path) if vocab_path else default_vocabulary(spec)
