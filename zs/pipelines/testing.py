@@ -41,6 +41,8 @@ def _oom(params, inputs, out, ctx):
 
     if not params["fail"]:
         return {"value": 0}
+    if params["real"]:  # on a GPU host: ask the device for 1 PiB
+        torch.empty(1 << 50, dtype=torch.uint8, device=params["device"] or ctx.device)
     raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 20.00 GiB.\nGPU 0 has a total "
                                       "capacity of 139.81 GiB of which 1.00 GiB is free.")
 
@@ -60,6 +62,7 @@ TYPES = {
     "add": StageType(_add, {"delta": ((int, float), 1), "seed": ((int,), 0)}, {"a": True, "b": False}),
     "collect": StageType(_collect, {}, {"runs": True}),
     "fail": StageType(_fail, {}, {"a": False}),
-    "oom": StageType(_oom, {"device": ((str,), None), "fail": ((bool,), True)}, {"a": False}),
+    "oom": StageType(_oom, {"device": ((str,), None), "fail": ((bool,), True), "real": ((bool,), False)},
+                     {"a": False}),
     "crash": StageType(_crash, {}, {}),
 }
