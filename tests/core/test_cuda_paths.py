@@ -66,3 +66,16 @@ def test_real_out_of_memory_is_a_failed_stage(tmp_path):
     assert res.reports["big"].status == "failed" and res.reports["small"].status == "ran"
     assert res.reports["big"].error.startswith("out of CUDA memory in stage big on --device cuda: ")
     torch.empty(1 << 20, device="cuda")  # the device is still usable
+
+
+def test_dask_stage_workers_take_one_gpu_each(tmp_path):
+    from zs.pipelines.run import RunConfig, run
+
+    spec = tmp_path / "spec.yaml"
+    spec.write_text("grid:\n  seed: [0, 1, 2, 3]\nvariant_stages:\n  d: {type: device, params: {seed: \"${seed}\"}}\n")
+    res = run(RunConfig(str(spec), str(tmp_path / "out"), types_ref="zs.pipelines.testing:TYPES", progress=False,
+                        device="cuda", dask_workers=2))
+    devices = {r.result["device"] for r in res.reports.values()}
+    n = torch.cuda.device_count()
+    assert devices <= {f"cuda:{i}" for i in range(n)}, devices
+    assert len(devices) == min(2, n), devices

@@ -47,6 +47,11 @@ def _oom(params, inputs, out, ctx):
                                       "capacity of 139.81 GiB of which 1.00 GiB is free.")
 
 
+def _device(params, inputs, out, ctx):
+    """Reports the device the stage was given (one GPU per dask worker)."""
+    return {"device": ctx.device, "seed": params["seed"]}
+
+
 def _crash(params, inputs, out, ctx):
     raise RuntimeError("a bug")
 
@@ -65,4 +70,5 @@ TYPES = {
     "oom": StageType(_oom, {"device": ((str,), None), "fail": ((bool,), True), "real": ((bool,), False)},
                      {"a": False}),
     "crash": StageType(_crash, {}, {}),
+    "device": StageType(_device, {"seed": ((int,), 0)}, {}),
 }
