@@ -64,7 +64,7 @@ def _rng_states(rng: torch.Generator | None, device: torch.device) -> dict:
 
 def _set_rng_states(states: dict, rng: torch.Generator | None, device: torch.device) -> None:
     torch.set_rng_state(states["torch"])
-    if device.type == "cuda":
+    if device.type == "cuda" and "device" in states:
         torch.cuda.set_rng_state(states["device"], device)
     if rng is not None and "sampler" in states:
         rng.set_state(states["sampler"])

@@ -147,7 +147,7 @@ def load_checkpoint(path: Path, st: TrainState, cfg: FitConfig) -> int:
     for k, m in _modules(st).items():
         m.load_state_dict(blob[k])
     torch.set_rng_state(blob["rng_cpu"])
-    if device.type == "cuda":
+    if device.type == "cuda" and "rng_device" in blob:
         torch.cuda.set_rng_state(blob["rng_device"], device)
     return int(blob["iteration"])
 

@@ -193,6 +193,7 @@ def execute_stage(p: Planned, upstream: dict[str, Any], ctx: RunContext, types: 
     out.mkdir(parents=True, exist_ok=True)
     inputs = {role: _input_value(ref, upstream) for role, ref in p.inputs.items()}
     t0 = time.perf_counter()
+    oom = None
     try:
         result = stype.fn(dict(p.params), inputs, out, ctx) or {}
     except ZsError as e:
@@ -200,11 +201,12 @@ def execute_stage(p: Planned, upstream: dict[str, Any], ctx: RunContext, types: 
     except Exception as e:  # noqa: BLE001 - only CUDA out-of-memory is a stage failure; the rest re-raises
         if not _is_cuda_oom(e):
             raise
+        oom = (str(e).strip() or type(e).__name__).splitlines()[0]
+    if oom is not None:  # outside the except block: the traceback's tensors can be freed now
         _release_cuda_cache()
         device = p.params.get("device") or ctx.device
         return StageReport(p.name, "failed", time.perf_counter() - t0, str(out),
-                           error=f"out of CUDA memory in stage {p.name} on --device {device}: "
-                                 f"{str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__}")
+                           error=f"out of CUDA memory in stage {p.name} on --device {device}: {oom}")
     seconds = time.perf_counter() - t0
     write_json_atomic(marker, make_manifest(
         "zs-pipeline-stage", config=p.params, inputs={r: _input_ident(ref, upstream) for r, ref in p.inputs.items()},

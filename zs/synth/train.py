@@ -99,7 +99,7 @@ def _load_checkpoint(out: Path, model, opt, identity: dict) -> tuple[int, list]:
     model.load_state_dict(ck["model"])
     opt.load_state_dict(ck["optim"])
     torch.set_rng_state(ck["torch_rng"])  # Mask2Former's loss samples points with the global RNG
-    if device.type == "cuda":
+    if device.type == "cuda" and "device_rng" in ck:
         torch.cuda.set_rng_state(ck["device_rng"], device)
     log.info("resuming %s at step %d", out, ck["step"])
     return int(ck["step"]), list(ck["losses"])
