@@ -25,3 +25,13 @@ def test_cpu_checkpoint_rng_and_cross_device_resume(tmp_path):
     with pytest.raises(ConfigError, match=r"cannot resume on cpu, the checkpoint was written on cuda:1"):
         adapt(AdaptConfig(**kw))
     assert path.is_file()
+
+
+def test_head_manifest_records_compute(tmp_path):
+    import json
+
+    store, gen = make_fake_store(tmp_path / "store", n_train=4, n_val=2)
+    out = adapt(AdaptConfig(store=store, method="classifier", generator=gen, steps=2, images_per_batch=4,
+                            device="cpu", out=tmp_path / "h"))
+    compute = json.loads((out / "manifest.json").read_text())["compute"]
+    assert compute["device"] == "cpu" and compute["tf32"] is False and compute["deterministic"] is False
