@@ -29,7 +29,7 @@ case "${1:-}" in
   --dry-run) DRY=1 ;;
   --rehearse) REHEARSE=1 ;;
   "") ;;
-  -h|--help) sed -n '2,24p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+  -h|--help) sed -n '2,23p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
   *) echo "error: unknown option '$1' (use --dry-run, --rehearse or --help)" >&2; exit 2 ;;
 esac
 
