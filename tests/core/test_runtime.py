@@ -88,4 +88,5 @@ def test_run_refuses_a_missing_gpu_before_any_stage(tmp_path, capsys):
     with pytest.raises(SystemExit) as e:
         main(["run", "demo", "--out", str(tmp_path / "o"), "--device", "cuda:3"])
     assert e.value.code == 2 and not (tmp_path / "o").exists()
-    assert capsys.readouterr().err.strip() == "error: --device cuda:3: CUDA is not available on this machine (use --device cpu)"
+    err = capsys.readouterr().err.strip()
+    assert err == "error: --device cuda:3: CUDA is not available on this machine (use --device cpu)"

@@ -53,7 +53,8 @@ def check_store_fits(store, *, seg, vocab, clip) -> None:
                               f"--clip-weights are {clip.sha256[:12]}")
 
 
-def open_or_create_store(url: str, *, seg, vocab, clip, split: str, ds, num_images: int, compute: dict | None = None):
+def open_or_create_store(url: str, *, seg, vocab, clip, split: str, ds, num_images: int,
+                         compute: dict | None = None):
     """Open the store at ``url`` (checking provenance) or create it; record the split's dataset.
 
     ``compute`` (device and precision policy, :func:`zs.runtime.compute_entry`) is recorded
@@ -78,7 +79,8 @@ def open_or_create_store(url: str, *, seg, vocab, clip, split: str, ds, num_imag
         raise ProvenanceError(f"store {store.url} split '{split}' was extracted from {old.get('json')} "
                               f"(sha {old.get('json_sha256', '')[:12]}), not {entry['json']}")
     if old and compute is not None:  # rows of a resumed split may come from several devices
-        entry["compute"] = (old.get("compute") or []) + ([compute] if compute not in (old.get("compute") or []) else [])
+        seen = old.get("compute") or []
+        entry["compute"] = seen + ([compute] if compute not in seen else [])
     updates = {"dataset": {**(store.manifest.get("dataset") or {}), split: entry}}
     if clip is not None and not store.manifest.get("clip"):
         updates["clip"] = clip_entry(clip)
