@@ -22,11 +22,16 @@ Every timing is printed with the process CPU time and the machine's load average
     python benchmarks/bench_generator.py --skip-full           # part 1 only
     python benchmarks/bench_generator.py --threads 2 --compare-threads ""   # 2 threads only
     python benchmarks/bench_generator.py --store-images 45617 --threads 2 --skip-step   # the full 20k run only
+    python benchmarks/bench_generator.py --device cuda --json out.json   # on a GPU (benchmarks/gpu_check.sh)
+
+On ``--device cuda`` every timing synchronises the device first; the precision policy
+(full fp32, no TF32) is the one every zs command uses.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shutil
 import statistics
@@ -104,10 +109,17 @@ def make_store(path: Path, n_images: int, seed: int = 0):
     return store, time.perf_counter() - t
 
 
+def sync(device) -> None:
+    """Wait for the device's queued work (timings on CUDA)."""
+    if torch.device(device).type == "cuda":
+        torch.cuda.synchronize(device)
+
+
 def backbone_iteration(model, images, seed: int = 0) -> dict:
     """Forward + matching for a batch of images; returns the image-batch dict the loop consumes."""
     from zs.extract.matching import match_queries, sample_points
 
+    dev = images.device
     g = torch.Generator().manual_seed(seed)
     with torch.inference_mode():
         out = model(pixel_values=images)
@@ -120,10 +132,11 @@ def backbone_iteration(model, images, seed: int = 0) -> dict:
         gt_labels = torch.randint(0, K, (n_gt,), generator=g)
         gt_masks = (torch.rand(n_gt, h // 4, w // 4, generator=g) > 0.5).float()
         pts = sample_points(12544, seed=seed, image_id=b)
-        match, _ = match_queries(out.class_queries_logits[b], out.masks_queries_logits[b], gt_labels, gt_masks, pts)
+        match, _ = match_queries(out.class_queries_logits[b], out.masks_queries_logits[b], gt_labels.to(dev),
+                                 gt_masks.to(dev), pts.to(dev))
         hit = match >= 0
         labels[b, torch.from_numpy(hit)] = gt_labels[torch.from_numpy(match[hit])]
-    return {"embed": embed.float(), "label": labels}
+    return {"embed": embed.float(), "label": labels.to(dev)}
 
 
 def to_step_batch(batch: dict) -> dict:
@@ -155,8 +168,10 @@ def time_store_steps(cfg, st, stream, repeats: int) -> tuple[float, float]:
     wall, cpu = [], []
     for _ in range(repeats):
         batch = next(stream)
+        sync(cfg.device)
         t, c = time.perf_counter(), time.process_time()
         train_step(cfg, st, batch)
+        sync(cfg.device)
         wall.append(time.perf_counter() - t)
         cpu.append(time.process_time() - c)
     return statistics.median(wall), statistics.median(cpu)
@@ -179,15 +194,18 @@ def cold_read_per_iteration(store_path: str, n_images: int, chunks: int = 4) -> 
     return statistics.median(times) * n_images / c if times else float("nan")
 
 
-def part1(store_path: str, out_dir: Path, size: int, n_images: int, repeats: int, compare_threads=()) -> dict:
+def part1(store_path: str, out_dir: Path, size: int, n_images: int, repeats: int, compare_threads=(),
+          device: str = "cpu") -> dict:
     from zs.generate.config import FitConfig
     from zs.generate.data import batch_stream, open_inputs
     from zs.generate.train import build_state, train_step
+    from zs.runtime import resolve_device
 
-    cfg = FitConfig(store=store_path, out=str(out_dir / "unused"), device="cpu", batch_images=n_images).resolved()
+    dev = resolve_device(device)
+    cfg = FitConfig(store=store_path, out=str(out_dir / "unused"), device=str(dev), batch_images=n_images).resolved()
     inputs = open_inputs(cfg)
-    st = build_state(cfg, inputs, torch.device("cpu"))
-    stream = batch_stream(cfg, inputs, "cpu")
+    st = build_state(cfg, inputs, dev)
+    stream = batch_stream(cfg, inputs, dev)
     threads = torch.get_num_threads()
     store_wall, store_cpu = time_store_steps(cfg, st, stream, repeats)
     other = {}
@@ -197,10 +215,15 @@ def part1(store_path: str, out_dir: Path, size: int, n_images: int, repeats: int
     torch.set_num_threads(threads)
     load_store = load()
     model, n_params = build_r50_mask2former()
-    images = torch.randn(n_images, 3, size, size)
+    model = model.to(dev)
+    images = torch.randn(n_images, 3, size, size).to(dev)
+    if dev.type == "cuda":  # warm-up: cuDNN / cuBLAS initialisation is not the iteration's cost
+        backbone_iteration(model, images[:1])
+    sync(dev)
     t, c = time.perf_counter(), time.process_time()
     batch = backbone_iteration(model, images)
     parts = train_step(cfg, st, to_step_batch(batch))
+    sync(dev)
     backbone_time, backbone_cpu = time.perf_counter() - t, time.process_time() - c
     cold = cold_read_per_iteration(store_path, n_images)
     return {"cold_read_s": cold, "store_s": store_wall, "store_cpu_s": store_cpu, "other_threads": other, "load_store": load_store,
@@ -208,20 +231,21 @@ def part1(store_path: str, out_dir: Path, size: int, n_images: int, repeats: int
             "params": n_params, "matched": int((batch["label"] < K).sum()), "losses": parts}
 
 
-def part2(store_path: str, out_dir: Path, iterations: int) -> dict:
+def part2(store_path: str, out_dir: Path, iterations: int, device: str = "cpu") -> dict:
     from zs.generate.config import FitConfig
     from zs.generate.train import fit_generator
 
-    cfg = FitConfig(store=store_path, out=str(out_dir / "gen"), device="cpu", iterations=iterations,
+    cfg = FitConfig(store=store_path, out=str(out_dir / "gen"), device=device, iterations=iterations,
                     checkpoint_every=max(iterations // 4, 1), progress=True)
     t, c = time.perf_counter(), time.process_time()
     fit_generator(cfg)
+    sync(cfg.device if cfg.device != "auto" else "cpu")
     return {"wall_s": time.perf_counter() - t, "cpu_s": time.process_time() - c, "iterations": iterations,
             "load": load()}
 
 
 def report(args, r: dict) -> None:
-    print(f"\nOne PADing iteration ({args.images} images), torch threads={args.threads}:")
+    print(f"\nOne PADing iteration ({args.images} images), device {args.device}, torch threads={args.threads}:")
     print(f"  backbone in the loop  (R50 Mask2Former, {r['params'] / 1e6:.1f} M params, {args.size}x{args.size}, "
           f"random weights; forward + zs.extract.matching Hungarian + gen/cls step): {r['backbone_s']:.3f} s "
           f"(CPU {r['backbone_cpu_s']:.3f} s; {r['load_backbone']})")
@@ -250,7 +274,10 @@ def main() -> None:
     ap.add_argument("--compare-threads", default="2",
                     help="comma-separated extra thread counts for the store step (empty: none)")
     ap.add_argument("--workdir", default=None, help="where to write the store (default: a temp dir, removed)")
+    ap.add_argument("--device", default="cpu", help="cpu | cuda | cuda:N (store step, backbone and the long run)")
+    ap.add_argument("--json", default=None, help="also write the figures to this JSON file")
     args = ap.parse_args()
+    figures = {"args": vars(args), "torch": torch.__version__}
     torch.set_num_threads(args.threads)
     compare = [int(x) for x in args.compare_threads.split(",") if x.strip()]
     work = Path(args.workdir or tempfile.mkdtemp(prefix="zs-bench-gen-"))
@@ -268,11 +295,16 @@ def main() -> None:
         print(f"COCO-shaped store: {args.store_images} images x {Q} queries x {D} (K={K}, {UNSEEN} unseen, "
               f"Dt={DT}) {how} ({load()})")
         if not args.skip_step:
-            r = part1(str(work / "store"), work, args.size, args.images, args.repeats, compare)
+            r = part1(str(work / "store"), work, args.size, args.images, args.repeats, compare, args.device)
             report(args, r)
+            figures["step"] = {k: v for k, v in r.items() if k != "losses"}
+            figures["step"]["ratio_wall"] = r["backbone_s"] / r["store_s"]
+            _write_json(args.json, figures)
         if not args.skip_full:
             shutil.rmtree(work / "gen", ignore_errors=True)
-            f = part2(str(work / "store"), work, args.iterations)
+            f = part2(str(work / "store"), work, args.iterations, args.device)
+            figures["run"] = f
+            _write_json(args.json, figures)
             per_it = f["wall_s"] / f["iterations"]
             print(f"\nPADing-default run: {f['iterations']} iterations on the {args.store_images}-image store, "
                   f"torch threads={args.threads}: {f['wall_s']:.1f} s wall ({f['wall_s'] / 60:.2f} min, "
@@ -283,6 +315,14 @@ def main() -> None:
     finally:
         if not args.workdir:
             shutil.rmtree(work, ignore_errors=True)
+
+
+def _write_json(path, figures: dict) -> None:
+    if path:
+        from zs.manifest import write_json_atomic
+        from zs.runtime import compute_entry
+
+        write_json_atomic(path, {**figures, "compute": compute_entry()})
 
 
 if __name__ == "__main__":

@@ -5,12 +5,29 @@ from pathlib import Path
 
 import pytest
 
-os.environ.setdefault("CUDA_VISIBLE_DEVICES", "")  # tests force CPU
+# Tests run on the CPU: GPUs are hidden unless ZS_TEST_GPU=1 (benchmarks/gpu_check.sh sets it
+# to run the tests marked `gpu` on a GPU host; the other tests still pass --device cpu).
+if os.environ.get("ZS_TEST_GPU") != "1":
+    os.environ.setdefault("CUDA_VISIBLE_DEVICES", "")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # never reach a hub
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 REFERENCE = SHARED / "reference"
+
+
+def pytest_collection_modifyitems(config, items):
+    """Tests marked `gpu` skip unless ZS_TEST_GPU=1; with it and no CUDA device, the run stops."""
+    if os.environ.get("ZS_TEST_GPU") == "1":
+        import torch
+
+        if not torch.cuda.is_available():
+            raise pytest.UsageError("ZS_TEST_GPU=1 but torch sees no CUDA device")
+        return
+    skip = pytest.mark.skip(reason="GPU test: run with ZS_TEST_GPU=1 on a CUDA host (benchmarks/gpu_check.sh)")
+    for item in items:
+        if item.get_closest_marker("gpu") is not None:
+            item.add_marker(skip)
 
 
 @pytest.fixture(scope="session")

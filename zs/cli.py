@@ -16,7 +16,10 @@ from zs import __version__
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(__version__, prog_name="zs")
-def cli() -> None:
+@click.option("--deterministic", is_flag=True,
+              help="Deterministic algorithms (torch, cuDNN, cuBLAS) for every stage, dask workers included; "
+                   "slower on CUDA. Same as ZS_DETERMINISTIC=1. Recorded in manifests.")
+def cli(deterministic: bool) -> None:
     """zs: zero-shot segmentation research on a feature store.
 
     Run the frozen segmenter once (`zs extract`), then fit generators
@@ -24,6 +27,11 @@ def cli() -> None:
     and diagnose (`zs diagnose`) from the store in seconds. `zs demo` runs the
     whole method on the built-in synthetic world.
     """
+    if deterministic:  # the environment reaches dask workers and is read before CUDA starts
+        import os
+
+        os.environ["ZS_DETERMINISTIC"] = "1"
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
 
 
 # Each module defines ``commands: list[click.Command]`` and imports no torch.

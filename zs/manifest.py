@@ -12,6 +12,7 @@ import hashlib
 import json
 import os
 import platform
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -76,7 +77,9 @@ def make_manifest(
     """A manifest dict: what the artifact is, what made it, from which inputs.
 
     ``inputs`` maps an input's role to its identity (a sha256, or a dict with
-    ``path`` and ``sha256``). ``extra`` keys are added verbatim.
+    ``path`` and ``sha256``). ``extra`` keys are added verbatim. Where torch is
+    loaded, ``compute`` records the device and precision policy of this process
+    (:func:`zs.runtime.compute_entry`) unless the caller gives its own.
     """
     m = {
         "kind": kind,
@@ -87,6 +90,10 @@ def make_manifest(
         "config": to_jsonable(config),
         "inputs": to_jsonable(inputs or {}),
     }
+    if "compute" not in extra and "torch" in sys.modules:
+        from zs.runtime import compute_entry
+
+        m["compute"] = compute_entry()
     m.update(to_jsonable(extra))
     return m
 

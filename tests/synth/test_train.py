@@ -99,3 +99,14 @@ def test_cli_train_segmenter_help_and_error(data, tmp_path):
     assert r.exit_code == 0 and "--steps" in r.output and "--batch-size" in r.output
     r = run_cli(["train-segmenter", "--data", data, "--out", tmp_path / "o", "--config", "nope"])
     assert r.exit_code != 0 and isinstance(r.exception, ZsError)
+
+
+def test_checkpoint_records_the_device_and_refuses_another(data, tmp_path):
+    train_segmenter(data, tmp_path / "m", MICRO, seed=0, device="cpu", stop_after=1)
+    path = tmp_path / "m" / CHECKPOINT
+    ck = torch.load(path, weights_only=False)
+    assert ck["device"] == "cpu" and "device_rng" not in ck
+    ck["device"] = "cuda:0"
+    torch.save(ck, path)
+    with pytest.raises(ConfigError, match="cannot resume on cpu, the checkpoint was written on cuda:0"):
+        train_segmenter(data, tmp_path / "m", MICRO, seed=0, device="cpu")

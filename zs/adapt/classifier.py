@@ -39,10 +39,14 @@ def class_weights(seen_mask: torch.Tensor, params) -> torch.Tensor:
 
 
 def draw_unseen_classes(unseen: torch.Tensor, n: int, rng: torch.Generator) -> torch.Tensor:
-    """``n`` unseen class ids: distinct while there are enough, else with replacement."""
+    """``n`` unseen class ids: distinct while there are enough, else with replacement.
+
+    Drawn with ``rng`` on its device (the CPU in zs) and moved to ``unseen``'s device."""
     if unseen.numel() >= n:
-        return unseen[torch.randperm(unseen.numel(), generator=rng, device=rng.device)[:n]]
-    return unseen[torch.randint(unseen.numel(), (n,), generator=rng, device=rng.device)]
+        pick = torch.randperm(unseen.numel(), generator=rng, device=rng.device)[:n]
+    else:
+        pick = torch.randint(unseen.numel(), (n,), generator=rng, device=rng.device)
+    return unseen[pick.to(unseen.device)]
 
 
 def fit_classifier(cfg: AdaptConfig, store, device: torch.device) -> Path:
@@ -58,7 +62,7 @@ def fit_classifier(cfg: AdaptConfig, store, device: torch.device) -> Path:
         raise ConfigError(f"--method classifier: vocabulary '{store.vocab.name}' has no unseen classes")
     p = cfg.classifier
     weight = class_weights(torch.tensor(store.vocab.seen_mask()), p).to(device)
-    rng = torch.Generator(device=device).manual_seed(cfg.seed)
+    rng = torch.Generator().manual_seed(cfg.seed)  # CPU draws: the same synthetic stream on any device
     opt = torch.optim.SGD(head.parameters(), lr=p.lr, momentum=p.momentum, weight_decay=p.weight_decay)
 
     def step_fn(batch: dict, step: int):

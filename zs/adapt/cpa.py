@@ -48,7 +48,7 @@ def fit_cpa(cfg: AdaptConfig, store, device: torch.device) -> Path:
     seen = torch.tensor(store.vocab.seen_indices, dtype=torch.long, device=device)
     head = init_projector_head(store, cfg, text, device)
     p = cfg.projector
-    rng = torch.Generator(device=device).manual_seed(cfg.seed)
+    rng = torch.Generator().manual_seed(cfg.seed)  # CPU draws: the same synthetic stream on any device
     opt = projector_optimizer(head, cfg)
 
     def step_fn(batch: dict, step: int):

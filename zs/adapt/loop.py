@@ -55,19 +55,20 @@ def checkpoint_path(cfg: AdaptConfig) -> Path:
     return Path(cfg.out) / CHECKPOINT
 
 
-def _rng_states(rng: torch.Generator | None) -> dict:
+def _rng_states(rng: torch.Generator | None, device: torch.device) -> dict:
+    """The CPU RNG, the training device's RNG (only that one) and the sampler's generator."""
     states = {"torch": torch.get_rng_state()}
-    if torch.cuda.is_available():
-        states["cuda"] = torch.cuda.get_rng_state_all()
+    if device.type == "cuda":
+        states["device"] = torch.cuda.get_rng_state(device)
     if rng is not None:
         states["sampler"] = rng.get_state()
     return states
 
 
-def _set_rng_states(states: dict, rng: torch.Generator | None) -> None:
+def _set_rng_states(states: dict, rng: torch.Generator | None, device: torch.device) -> None:
     torch.set_rng_state(states["torch"])
-    if "cuda" in states and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(states["cuda"])
+    if device.type == "cuda" and "device" in states:
+        torch.cuda.set_rng_state(states["device"], device)
     if rng is not None and "sampler" in states:
         rng.set_state(states["sampler"])
 
@@ -84,8 +85,9 @@ def save_checkpoint(cfg: AdaptConfig, state: dict) -> None:
         tmp.unlink(missing_ok=True)
 
 
-def load_checkpoint(cfg: AdaptConfig, key: str) -> dict | None:
-    """The checkpoint in OUT if resuming; a ConfigError if it was made with other settings."""
+def load_checkpoint(cfg: AdaptConfig, key: str, device: torch.device | None = None) -> dict | None:
+    """The checkpoint in OUT if resuming; a ConfigError if it was made with other settings or on
+    another kind of device (its RNG streams are that device's)."""
     path = checkpoint_path(cfg)
     if not cfg.resume or not path.is_file():
         return None
@@ -95,6 +97,10 @@ def load_checkpoint(cfg: AdaptConfig, key: str) -> dict | None:
         raise ConfigError(
             f"{path} was written by a run with other settings; use another --out or --no-resume"
         )
+    then = state.get("device", "cpu")
+    if device is not None and torch.device(then).type != device.type:
+        raise ConfigError(f"{path}: cannot resume on {device}, the checkpoint was written on {then} "
+                          f"(resume with --device {then}, or use --no-resume)")
     log.info("resuming %s at step %d", path, state["step"])
     return state
 
@@ -107,17 +113,18 @@ def train_steps(cfg: AdaptConfig, reader, device: torch.device, modules: dict[st
     ``extra`` is mutable method state saved in the checkpoint (restored in place).
     Returns the history: {"loss": [...], part: [...]} one value per step.
     """
+    device = torch.device(device)
     key = hash_obj(cfg.training_key())
     extra = extra if extra is not None else {}
     history: dict[str, list[float]] = {"loss": []}
     start, epoch, skip = 0, 0, 0
-    state = load_checkpoint(cfg, key)
+    state = load_checkpoint(cfg, key, device)
     if state is not None:
         for name, module in modules.items():
             module.load_state_dict(state["modules"][name])
         optimizer.load_state_dict(state["optimizer"])
         extra.update({k: (v.to(device) if torch.is_tensor(v) else v) for k, v in state["extra"].items()})
-        _set_rng_states(state["rng"], rng)
+        _set_rng_states(state["rng"], rng, device)
         history, start, epoch, skip = state["history"], state["step"], state["epoch"], state["index"]
     stream = image_batch_stream(reader, cfg, device, epoch, skip)
     watch = FiniteWatch(f"adapt --method {cfg.method}", checkpoint_path(cfg), start if state is not None else None)
@@ -127,7 +134,7 @@ def train_steps(cfg: AdaptConfig, reader, device: torch.device, modules: dict[st
         save_checkpoint(cfg, {
             "key": key, "step": step, "epoch": epoch, "index": skip, "history": history,
             "modules": {n: m.state_dict() for n, m in modules.items()}, "optimizer": optimizer.state_dict(),
-            "extra": extra, "rng": _rng_states(rng),
+            "extra": extra, "rng": _rng_states(rng, device), "device": str(device),
         })
         watch.saved(step)
 

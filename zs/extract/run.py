@@ -47,6 +47,26 @@ def _cached(key, build):
     return _CACHE[key]
 
 
+def _compute(cfg: ExtractConfig) -> dict:
+    """The store's record of the device and precision policy (dask: the workers' device kind)."""
+    from zs.runtime import compute_entry, resolve_device
+
+    entry = compute_entry(resolve_device(cfg.device))
+    if cfg.dask_workers or cfg.dask_scheduler:
+        entry["dask"] = "one device per worker" if entry["device"].startswith("cuda") else "cpu workers"
+    return entry
+
+
+def _device(cfg: ExtractConfig) -> str:
+    """Dask runs: workers compute (one GPU each), the coordinator keeps its models on the CPU."""
+    if cfg.dask_workers or cfg.dask_scheduler:
+        return "cpu"
+    from zs.runtime import current_worker_name, worker_device
+
+    name = current_worker_name()
+    return cfg.device if name is None else worker_device(cfg.device, name)
+
+
 def build_context(cfg: ExtractConfig) -> Context:
     """Load dataset, vocabulary, segmenter, CLIP; every input check happens here."""
     from zs.extract.datasets import CocoPanoptic
@@ -54,7 +74,8 @@ def build_context(cfg: ExtractConfig) -> Context:
 
     ds = _cached(("ds", cfg.images, cfg.json, cfg.png), lambda: CocoPanoptic(cfg.images, cfg.json, cfg.png))
     vocab = build_vocab(cfg, ds)
-    seg = _cached(("seg", cfg.segmenter, cfg.device), lambda: load_segmenter(cfg.segmenter, cfg.device))
+    device = _device(cfg)
+    seg = _cached(("seg", cfg.segmenter, device), lambda: load_segmenter(cfg.segmenter, device))
     if seg.num_classes != vocab.num_classes:
         raise ZsError(f"segmenter {cfg.segmenter} predicts {seg.num_classes} classes but the vocabulary "
                       f"({vocab_source(cfg)}) has {vocab.num_classes}")
@@ -64,8 +85,8 @@ def build_context(cfg: ExtractConfig) -> Context:
             raise ZsError("--clip-model and --clip-weights go together (or use --no-clip)")
         from zs.extract.clip import load_clip
 
-        clip = _cached(("clip", cfg.clip_model, cfg.clip_weights, cfg.device),
-                       lambda: load_clip(cfg.clip_model, cfg.clip_weights, cfg.device))
+        clip = _cached(("clip", cfg.clip_model, cfg.clip_weights, device),
+                       lambda: load_clip(cfg.clip_model, cfg.clip_weights, device))
     rows = plan_rows(ds, cfg)
     if not rows:
         raise ZsError(f"{cfg.json}: no images to extract")
@@ -137,7 +158,8 @@ def _run(cfg: ExtractConfig) -> ExtractResult:
     t0 = time.perf_counter()
     ctx = build_context(cfg)
     store = open_or_create_store(cfg.store, seg=ctx.seg, vocab=ctx.vocab, clip=ctx.clip, split=cfg.split,
-                                 ds=ctx.ds, num_images=len(ctx.rows), vocab_source=vocab_source(cfg))
+                                 ds=ctx.ds, num_images=len(ctx.rows), vocab_source=vocab_source(cfg),
+                                 compute=_compute(cfg))
     write_seen_head(store, ctx.seg, ctx.vocab)
     params = split_params(ctx)
     meta = store.prepare_split(cfg.split, **params)

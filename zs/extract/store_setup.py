@@ -60,11 +60,17 @@ def check_store_fits(store, *, seg, vocab, clip, vocab_source: str = "this run")
 
 
 def open_or_create_store(url: str, *, seg, vocab, clip, split: str, ds, num_images: int,
-                         vocab_source: str = "this run"):
-    """Open the store at ``url`` (checking provenance) or create it; record the split's dataset."""
+                         vocab_source: str = "this run", compute: dict | None = None):
+    """Open the store at ``url`` (checking provenance) or create it; record the split's dataset.
+
+    ``compute`` (device and precision policy, :func:`zs.runtime.compute_entry`) is recorded
+    with the split's dataset entry; a resumed split made elsewhere keeps every distinct one.
+    """
     from zs.store import create_store, open_store
 
     entry = dataset_entry(ds, num_images)
+    if compute is not None:
+        entry["compute"] = [compute]
     try:
         store = open_store(url, mode="a")
     except StoreError:
@@ -78,6 +84,9 @@ def open_or_create_store(url: str, *, seg, vocab, clip, split: str, ds, num_imag
     if old and old.get("json_sha256") != entry["json_sha256"]:
         raise ProvenanceError(f"store {store.url} split '{split}' was extracted from {old.get('json')} "
                               f"(sha {old.get('json_sha256', '')[:12]}), not {entry['json']}")
+    if old and compute is not None:  # rows of a resumed split may come from several devices
+        seen = old.get("compute") or []
+        entry["compute"] = seen + ([compute] if compute not in seen else [])
     updates = {"dataset": {**(store.manifest.get("dataset") or {}), split: entry}}
     if clip is not None and not store.manifest.get("clip"):
         updates["clip"] = clip_entry(clip)

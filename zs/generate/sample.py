@@ -50,7 +50,7 @@ def sample_to_file(generator: str | os.PathLike, classes: str, per_class: int, o
     idx = resolve_classes(vocab, classes)
     dev = resolve_device(device)
     gen = load_generator(generator, dev)
-    rng = torch.Generator(device=dev).manual_seed(seed)
+    rng = torch.Generator().manual_seed(seed)  # draws on the CPU, then moved: same features on any device
     feats = gen.sample(torch.tensor(idx, device=dev), per_class, generator=rng).cpu().numpy()  # [M*N, D]
     labels = np.repeat(np.asarray(idx, np.int64), per_class)
     out = Path(out)

@@ -151,11 +151,17 @@ def _trained(st: TrainState) -> dict:
     return {k: m for k, m in (("gen", st.gen), ("dis", st.dis), ("classifier", st.classifier)) if m is not None}
 
 
+def _device_of(st: TrainState) -> torch.device:
+    return next(st.gen.parameters()).device
+
+
 def save_checkpoint(path: Path, st: TrainState, cfg: FitConfig, iteration: int) -> None:
+    """Modules, optimizers, iteration, the CPU RNG and the training device's RNG (only that one)."""
     blob = {k: m.state_dict() for k, m in _modules(st).items()}
-    blob.update(iteration=iteration, config=to_jsonable(cfg), rng_cpu=torch.get_rng_state())
-    if torch.cuda.is_available():
-        blob["rng_cuda"] = torch.cuda.get_rng_state_all()
+    device = _device_of(st)
+    blob.update(iteration=iteration, config=to_jsonable(cfg), rng_cpu=torch.get_rng_state(), device=str(device))
+    if device.type == "cuda":
+        blob["rng_device"] = torch.cuda.get_rng_state(device)
     tmp = path.with_name(f".{path.name}.tmp")
     try:
         torch.save(blob, tmp)
@@ -172,11 +178,15 @@ def load_checkpoint(path: Path, st: TrainState, cfg: FitConfig) -> int:
     differ = sorted(k for k in set(now) | set(then) if k not in _RESUME_FREE and now.get(k) != then.get(k))
     if differ:
         raise ConfigError(f"{path}: cannot resume, the config differs in {differ} (same options as the first run, please)")
+    device, then = _device_of(st), blob.get("device", "cpu")
+    if torch.device(then).type != device.type:  # the dropout / noise streams are the device's own
+        raise ConfigError(f"{path}: cannot resume on {device}, the checkpoint was written on {then} "
+                          f"(resume with --device {then}, or start a new --out)")
     for k, m in _modules(st).items():
         m.load_state_dict(blob[k])
     torch.set_rng_state(blob["rng_cpu"])
-    if "rng_cuda" in blob and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(blob["rng_cuda"])
+    if device.type == "cuda" and "rng_device" in blob:
+        torch.cuda.set_rng_state(blob["rng_device"], device)
     return int(blob["iteration"])
 
 

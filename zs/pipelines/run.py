@@ -77,6 +77,10 @@ def load(cfg: RunConfig) -> tuple[Spec, Path, dict]:
 
 def run(cfg: RunConfig, on_stage: Callable[[StageReport], None] | None = None) -> RunResult:
     """Run a pipeline spec; returns every stage's report (failures included, not raised)."""
+    if not cfg.dask_scheduler:  # a remote cluster's workers may have GPUs this machine lacks
+        from zs.runtime import resolve_device
+
+        resolve_device(cfg.device)  # a bad --device fails here, before any stage runs
     spec, out, types = load(cfg)
     check_out_dir(out)
     planned = plan(spec, out, types, force=cfg.force)

@@ -16,6 +16,7 @@ import hashlib
 import logging
 import os
 import shutil
+import sys
 import time
 from pathlib import Path
 from typing import Any, Callable
@@ -192,10 +193,20 @@ def execute_stage(p: Planned, upstream: dict[str, Any], ctx: RunContext, types: 
     out.mkdir(parents=True, exist_ok=True)
     inputs = {role: _input_value(ref, upstream) for role, ref in p.inputs.items()}
     t0 = time.perf_counter()
+    oom = None
     try:
         result = stype.fn(dict(p.params), inputs, out, ctx) or {}
     except ZsError as e:
         return StageReport(p.name, "failed", time.perf_counter() - t0, str(out), error=str(e))
+    except Exception as e:  # noqa: BLE001 - only CUDA out-of-memory is a stage failure; the rest re-raises
+        if not _is_cuda_oom(e):
+            raise
+        oom = (str(e).strip() or type(e).__name__).splitlines()[0]
+    if oom is not None:  # outside the except block: the traceback's tensors can be freed now
+        _release_cuda_cache()
+        device = p.params.get("device") or ctx.device
+        return StageReport(p.name, "failed", time.perf_counter() - t0, str(out),
+                           error=f"out of CUDA memory in stage {p.name} on --device {device}: {oom}")
     seconds = time.perf_counter() - t0
     write_json_atomic(marker, make_manifest(
         "zs-pipeline-stage", config=p.params, inputs={r: _input_ident(ref, upstream) for r, ref in p.inputs.items()},
@@ -203,6 +214,22 @@ def execute_stage(p: Planned, upstream: dict[str, Any], ctx: RunContext, types: 
         stage_type=p.type, key=p.key, variant=p.variant, seconds=round(seconds, 3), result=result,
     ))
     return StageReport(p.name, "ran", seconds, str(out), result=result)
+
+
+def _is_cuda_oom(e: BaseException) -> bool:
+    torch = sys.modules.get("torch")
+    return torch is not None and isinstance(e, torch.cuda.OutOfMemoryError)
+
+
+def _release_cuda_cache() -> None:
+    """Give the failed stage's cached blocks back so the next stage starts from a clean device."""
+    import gc
+
+    import torch
+
+    gc.collect()
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
 
 
 def _input_value(ref, upstream):
@@ -243,6 +270,12 @@ def run_plan(planned: dict[str, Planned], ctx: RunContext, *, dask_workers: int 
 
 
 def _remote_stage(p: Planned, ctx: RunContext, *ups: StageReport) -> StageReport:
+    """A stage on a dask worker: ``cuda``/``auto`` means this worker's GPU (worker i -> cuda:i mod n)."""
+    from zs.runtime import current_worker_name, worker_device
+
+    name = current_worker_name()
+    if name is not None:
+        ctx = dataclasses.replace(ctx, device=worker_device(ctx.device, name))
     return execute_stage(p, {u.name: u for u in ups}, ctx)
 
 

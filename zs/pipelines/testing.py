@@ -35,6 +35,27 @@ def _fail(params, inputs, out, ctx):
     raise ZsError("this stage always fails")
 
 
+def _oom(params, inputs, out, ctx):
+    """What a stage sees when the GPU runs out of memory (constructible without a GPU), if ``fail``."""
+    import torch
+
+    if not params["fail"]:
+        return {"value": 0}
+    if params["real"]:  # on a GPU host: ask the device for 1 PiB
+        torch.empty(1 << 50, dtype=torch.uint8, device=params["device"] or ctx.device)
+    raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 20.00 GiB.\nGPU 0 has a total "
+                                      "capacity of 139.81 GiB of which 1.00 GiB is free.")
+
+
+def _device(params, inputs, out, ctx):
+    """Reports the device the stage was given (one GPU per dask worker)."""
+    return {"device": ctx.device, "seed": params["seed"]}
+
+
+def _crash(params, inputs, out, ctx):
+    raise RuntimeError("a bug")
+
+
 def _log(out: Path, what: str) -> None:
     # runs.log one level above the stage dirs counts executions (for caching tests)
     with open(Path(out).parents[2] / "runs.log", "a") as f:
@@ -46,4 +67,8 @@ TYPES = {
     "add": StageType(_add, {"delta": ((int, float), 1), "seed": ((int,), 0)}, {"a": True, "b": False}),
     "collect": StageType(_collect, {}, {"runs": True}),
     "fail": StageType(_fail, {}, {"a": False}),
+    "oom": StageType(_oom, {"device": ((str,), None), "fail": ((bool,), True), "real": ((bool,), False)},
+                     {"a": False}),
+    "crash": StageType(_crash, {}, {}),
+    "device": StageType(_device, {"seed": ((int,), 0)}, {}),
 }

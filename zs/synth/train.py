@@ -74,10 +74,14 @@ def _make_batch(split, vocab, cfg: SegmenterConfig, step: int, seed: int, device
 def _save_checkpoint(out: Path, model, opt, step: int, losses: list, identity: dict) -> None:
     import torch
 
+    device = next(model.parameters()).device
+    blob = {"model": model.state_dict(), "optim": opt.state_dict(), "step": step, "losses": losses,
+            "identity": identity, "torch_rng": torch.get_rng_state(), "device": str(device)}
+    if device.type == "cuda":  # the training device's RNG only (the loss samples points on it)
+        blob["device_rng"] = torch.cuda.get_rng_state(device)
     tmp = out / f".{CHECKPOINT}.tmp-{os.getpid()}"
     try:
-        torch.save({"model": model.state_dict(), "optim": opt.state_dict(), "step": step, "losses": losses,
-                    "identity": identity, "torch_rng": torch.get_rng_state()}, tmp)
+        torch.save(blob, tmp)
         os.replace(tmp, out / CHECKPOINT)
     finally:
         tmp.unlink(missing_ok=True)
@@ -95,9 +99,15 @@ def _load_checkpoint(out: Path, model, opt, identity: dict) -> tuple[int, list]:
     if ck["identity"] != identity:
         diff = sorted(k for k in identity if ck["identity"].get(k) != identity[k])
         raise ConfigError(f"{path}: checkpoint was made with different {', '.join(diff)}; use a new --out")
+    device, then = next(model.parameters()).device, ck.get("device", "cpu")
+    if torch.device(then).type != device.type:
+        raise ConfigError(f"{path}: cannot resume on {device}, the checkpoint was written on {then} "
+                          f"(resume with --device {then}, or use a new --out)")
     model.load_state_dict(ck["model"])
     opt.load_state_dict(ck["optim"])
     torch.set_rng_state(ck["torch_rng"])  # Mask2Former's loss samples points with the global RNG
+    if device.type == "cuda" and "device_rng" in ck:
+        torch.cuda.set_rng_state(ck["device_rng"], device)
     log.info("resuming %s at step %d", out, ck["step"])
     return int(ck["step"]), list(ck["losses"])
 

@@ -77,7 +77,7 @@ def sample_synthetic(generator, classes, per_class: int, *, seed: int, device) -
     if per_class <= 0:
         raise ZsError(f"per_class={per_class}: must be > 0")
     ids = torch.as_tensor(list(classes), dtype=torch.long, device=device)
-    rng = torch.Generator(device=device).manual_seed(int(seed))
+    rng = torch.Generator().manual_seed(int(seed))  # CPU draws, moved: the same samples on any device
     with torch.no_grad():
         feats = generator.sample(ids, per_class, generator=rng)  # [M*n, D]
     labels = np.repeat(np.asarray(list(classes), np.int64), per_class)

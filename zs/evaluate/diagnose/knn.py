@@ -24,9 +24,37 @@ def l2_normalize(x: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(x / np.maximum(norm, 1e-12), dtype=np.float32)
 
 
+FAISS_DISTRIBUTIONS = ("faiss-cpu", "faiss-gpu-cu12", "faiss-gpu-cu11", "faiss-gpu")
+
+
+def import_faiss():
+    """The ``faiss`` module; a one-line ZsError when it is missing or two FAISS builds overwrite each other.
+
+    ``faiss-cpu`` and ``faiss-gpu-cu12`` both install the ``faiss`` package, so with both
+    installed the module is whichever was installed last (docs/gpu.md).
+    """
+    from importlib import metadata
+
+    have = []
+    for name in FAISS_DISTRIBUTIONS:
+        try:
+            have.append(f"{name} {metadata.version(name)}")
+        except metadata.PackageNotFoundError:
+            pass
+    if len(have) > 1:
+        raise ZsError(f"both {' and '.join(have)} are installed and overwrite each other's `faiss` module; "
+                      f"keep one: pip uninstall -y {' '.join(h.split()[0] for h in have)} && "
+                      f"pip install faiss-cpu (or faiss-gpu-cu12 on a CUDA host)")
+    try:
+        import faiss
+    except ImportError:
+        raise ZsError("faiss is not installed: pip install 'zs[cpu]' (CPU) or 'zs[gpu]' (CUDA 12 host)") from None
+    return faiss
+
+
 def faiss_gpu_available() -> bool:
     """True when faiss has GPU support (faiss-gpu) and sees a CUDA device."""
-    import faiss
+    faiss = import_faiss()
 
     return hasattr(faiss, "StandardGpuResources") and getattr(faiss, "get_num_gpus", lambda: 0)() > 0
 
@@ -45,7 +73,7 @@ class KnnIndex:
     """
 
     def __init__(self, base: np.ndarray, *, device: str = "cpu", normalize: bool = True):
-        import faiss
+        faiss = import_faiss()
 
         base = np.asarray(base)
         _check_2d("base", base)
