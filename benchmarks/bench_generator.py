@@ -54,7 +54,7 @@ def coco_vocab():
     return Vocabulary.from_dict({"name": "coco-shaped", "categories": cats})
 
 
-def _record(rng, row, means, w_logits, seen_ids, spread=0.3, noise=0.7):
+def _record(rng, row, means, w_logits, seen_ids, cat_ids, spread=0.3, noise=0.7):
     from zs.store import ImageRecord
 
     s = int(rng.integers(3, 12))
@@ -65,7 +65,7 @@ def _record(rng, row, means, w_logits, seen_ids, spread=0.3, noise=0.7):
     hit = match >= 0
     embed[hit] = means[labels[match[hit]]] + spread * rng.standard_normal((s, D), dtype=np.float32)
     cost = np.where(hit, 1.0, np.nan).astype(np.float32)
-    segs = [{"segment_id": j + 1, "category_id": int(k), "iscrowd": 0, "area": 100, "bbox": [0, 0, 10, 10]}
+    segs = [{"segment_id": j + 1, "category_id": int(cat_ids[k]), "iscrowd": 0, "area": 100, "bbox": [0, 0, 10, 10]}
             for j, k in enumerate(labels)]
     geo = {"resized_h": 800, "resized_w": 1216, "padded_h": 800, "padded_w": 1216, "flip": False,
            "crop_x0": 0, "crop_y0": 0, "crop_h": 800, "crop_w": 1216, "view": None}
@@ -98,7 +98,8 @@ def make_store(path: Path, n_images: int, seed: int = 0):
     with store.open_writer("train", num_images=n_images, num_queries=Q, query_dim=D, num_classes=K,
                            chunk_images=64, inputs_sha256=hash_obj({"bench": seed})) as writer:
         for row in writer.pending():
-            writer.write(row, _record(np.random.default_rng([seed, row]), row, means, w_logits, seen_ids))
+            writer.write(row, _record(np.random.default_rng([seed, row]), row, means, w_logits, seen_ids,
+                                           np.asarray(vocab.ids)))
     cfg = HeadConfig(kind="linear", query_dim=D, num_classes=K, seen=[bool(x) for x in vocab.seen_mask()],
                      vocab_sha256=vocab.sha256, segmenter_sha256=seg["sha256"], method="seen-only")
     head = LinearHead(cfg)
