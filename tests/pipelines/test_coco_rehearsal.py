@@ -116,6 +116,10 @@ def test_every_method_has_its_run_and_the_report(rehearsal):
     assert (out / "report" / "report.html").is_file()
     generators = {s["variant"]["vars"]["method"] for s in _stages(out, "diagnose").values()}
     assert generators == {"gmmn", "primitive", "pading", "semantic-centric"}
+    gens = {s["variant"]["vars"]["method"]: s for s in _stages(out, "fit-generator").values()}
+    pading = json.loads((Path(gens["pading"]["result"]["generator"]) / "manifest.json").read_text())
+    assert pading["config"]["preset"] == "pading-panoptic"  # the spec's preset reaches the generator
+    assert pading["config"]["lr_schedule"] == "multistep" and pading["config"]["num_choose"] == 5
 
 
 def _metrics(stage: dict) -> dict:
