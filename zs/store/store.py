@@ -88,6 +88,30 @@ class Store:
 
     @property
     def seen_head_path(self) -> str:
+        """A local directory with the seen head (a local copy for object stores; the URL if there is none)."""
+        if self._loc.is_local or not self.has_seen_head():
+            return self._loc.url_of("seen_head")
+        from zs.store.remote_files import local_copy
+
+        return local_copy(self._loc, "seen_head")
+
+    def has_seen_head(self) -> bool:
+        return self._loc.exists("seen_head", "config.json")
+
+    def save_seen_head(self, head, manifest: dict) -> str:
+        """Write the seen head artifact (``zs.heads.save_head``) into the store; config.json lands last."""
+        import tempfile
+
+        from zs.heads import save_head
+
+        self._writable()
+        if self._loc.is_local:
+            return os.fspath(save_head(head, self._loc.path("seen_head"), manifest))
+        from zs.store.remote_files import upload_dir
+
+        with tempfile.TemporaryDirectory(prefix="zs-head-") as tmp:
+            save_head(head, tmp, manifest)
+            upload_dir(self._loc, tmp, "seen_head", last="config.json")
         return self._loc.url_of("seen_head")
 
     @property
