@@ -22,6 +22,7 @@ import numpy as np
 import torch
 
 from zs.extract.datasets import ImageReadError
+from zs.extract.forward import forward_images, intra_op_threads
 from zs.extract.matching import MatchConfig, match_image
 from zs.extract.views import View, full_view, sample_views
 from zs.manifest import hash_obj
@@ -155,11 +156,12 @@ def _clip_tokens(ctx: Context, item: dict, cache: dict) -> tuple[np.ndarray | No
     from zs.extract.views import apply_view
 
     s = item["sample"]
-    glob = ctx.clip.encode_images([apply_view(s.image, item["view"])])[0].numpy()  # [Dc]
-    if item["index"] not in cache:  # segment tokens: from the original image, shared by its views
-        cache.clear()
-        masks = [s.segment_map == seg["id"] for seg in s.segments]
-        cache[item["index"]] = ctx.clip.encode_segments(s.image, masks).numpy()  # [S, Dc]
+    with intra_op_threads(1):  # numbers independent of the thread count (see zs.extract.forward)
+        glob = ctx.clip.encode_images([apply_view(s.image, item["view"])])[0].numpy()  # [Dc]
+        if item["index"] not in cache:  # segment tokens: from the original image, shared by its views
+            cache.clear()
+            masks = [s.segment_map == seg["id"] for seg in s.segments]
+            cache[item["index"]] = ctx.clip.encode_segments(s.image, masks).numpy()  # [S, Dc]
     return glob, cache[item["index"]]
 
 
@@ -172,7 +174,7 @@ def map_batch(ctx: Context, items: list[dict], clip_cache: dict) -> list[tuple[i
         groups.setdefault((it["geometry"]["padded_h"], it["geometry"]["padded_w"]), []).append(it)
     out = []
     for group in groups.values():
-        res = ctx.seg.forward(ctx.seg.collate([it["pixels"] for it in group]))
+        res = forward_images(ctx.seg, [it["pixels"] for it in group])  # thread/batch-independent numbers
         embed, logits, masks = res.query_embed.cpu(), res.class_logits.cpu(), res.mask_logits.cpu()
         for b, it in enumerate(group):
             s, geo = it["sample"], it["geometry"]
