@@ -120,8 +120,12 @@ def run(cfg: ExtractConfig) -> ExtractResult:
     """Extract one split into the store (creating it on first use); see ``zs extract --help``."""
     from zs.extract.store_setup import open_or_create_store, write_failures, write_seen_head
 
+    from zs.store.layout import Location
+    from zs.store.reach import check_reachable
+
     if cfg.views < 1:
         raise ZsError(f"--views {cfg.views}: must be >= 1")
+    check_reachable(Location(cfg.store))  # a bad endpoint or bucket fails before any model loads
     t0 = time.perf_counter()
     ctx = build_context(cfg)
     store = open_or_create_store(cfg.store, seg=ctx.seg, vocab=ctx.vocab, clip=ctx.clip, split=cfg.split,

@@ -11,6 +11,7 @@ import numpy as np
 from zs.errors import StoreError
 from zs.manifest import hash_obj, to_jsonable
 from zs.store.layout import MANIFEST, SCHEMA_VERSION, STORE_KIND, Location, load_npy, npy_bytes
+from zs.store.reach import check_reachable
 from zs.vocab import Vocabulary
 
 log = logging.getLogger(__name__)
@@ -27,6 +28,7 @@ def create_store(url: str | os.PathLike, manifest: dict) -> "Store":
     from zs import __version__
 
     loc = Location(url)
+    check_reachable(loc)
     if loc.exists() and (not loc.isdir() or loc.listdir()):
         raise StoreError(f"{loc.url}: already exists and is not empty (choose a new path)")
     if "vocabulary" not in manifest:
@@ -47,6 +49,7 @@ def open_store(url: str | os.PathLike, mode: str = "r") -> "Store":
     if mode not in ("r", "a"):
         raise StoreError(f"open_store: mode must be 'r' or 'a', got {mode!r}")
     loc = Location(url)
+    check_reachable(loc)
     if not loc.exists():
         raise StoreError(f"{loc.url}: no such store (path does not exist)")
     if not loc.exists(MANIFEST):
@@ -62,6 +65,9 @@ def open_store(url: str | os.PathLike, mode: str = "r") -> "Store":
     if not isinstance(version, int) or version > SCHEMA_VERSION:
         raise StoreError(f"{loc.url_of(MANIFEST)}: schema_version {version!r} is newer than this zs supports "
                          f"({SCHEMA_VERSION}); upgrade zs")
+    if version < 1:
+        raise StoreError(f"{loc.url_of(MANIFEST)}: schema_version {version} is older than this zs reads "
+                         f"(1 to {SCHEMA_VERSION})")
     return Store(loc, m, mode=mode)
 
 
