@@ -54,6 +54,7 @@ class ExtractConfig:
     dask_workers: int = 0
     dask_scheduler: str | None = None
     dask_processes: bool = True
+    shard: tuple[int, int] | None = None  # (I, N): write only shard I of N (zs.extract.shards)
     progress: bool = False
 
     @property
@@ -69,6 +70,7 @@ class ExtractResult:
     written: int
     failures: list[dict]
     seconds: float
+    rows: tuple[int, int] | None = None  # a shard's row range
 
     @property
     def images_per_second(self) -> float:

@@ -133,6 +133,8 @@ def run(cfg: ExtractConfig) -> ExtractResult:
     write_seen_head(store, ctx.seg, ctx.vocab)
     params = split_params(ctx)
     meta = store.prepare_split(cfg.split, **params)
+    if cfg.shard:
+        return _run_shard(cfg, ctx, store, meta, t0)
     if cfg.dask_workers or cfg.dask_scheduler:
         failures = _run_dask(cfg, meta)
         store.finalize_split(cfg.split)
@@ -146,6 +148,22 @@ def run(cfg: ExtractConfig) -> ExtractResult:
         log.warning("%d image(s) failed; see %s/%s/extract_failures.json", len(failures), store.url, cfg.split)
     return ExtractResult(store=store.url, split=cfg.split, num_rows=len(ctx.rows), written=done,
                          failures=failures, seconds=time.perf_counter() - t0)
+
+
+def _run_shard(cfg: ExtractConfig, ctx: Context, store, meta: dict, t0: float) -> ExtractResult:
+    """One of N independent writers: its chunk-aligned rows only, no consolidation (see zs.extract.shards)."""
+    from zs.extract.shards import check_plan, failures_name, shard_rows
+
+    if cfg.dask_workers or cfg.dask_scheduler:
+        raise ZsError("--shard runs one writer per process: drop --dask-workers/--dask-scheduler")
+    a, b = shard_rows(meta["num_images"], meta["chunk_images"], cfg.shard)
+    check_plan(store, cfg.split, cfg.shard)
+    with store.open_writer(cfg.split, rows=(a, b)) as writer:
+        failures = process_rows(ctx, writer, writer.pending(), meta["chunk_images"], progress=cfg.progress)
+    done = (b - a) - len(writer.pending())
+    store.write_json(failures, cfg.split, failures_name(cfg.shard))
+    return ExtractResult(store=store.url, split=cfg.split, num_rows=b - a, written=done, failures=failures,
+                         seconds=time.perf_counter() - t0, rows=(a, b))
 
 
 def _count_done(store, split: str) -> int:

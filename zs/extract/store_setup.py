@@ -68,7 +68,10 @@ def open_or_create_store(url: str, *, seg, vocab, clip, split: str, ds, num_imag
             raise
         manifest = {"segmenter": segmenter_entry(seg), "clip": clip_entry(clip),
                     "vocabulary": vocab.to_dict(), "dataset": {split: entry}}
-        return create_store(url, manifest)
+        try:
+            return create_store(url, manifest)
+        except StoreError:  # another writer (a shard of the same split) created it just now
+            store = open_store(url, mode="a")
     check_store_fits(store, seg=seg, vocab=vocab, clip=clip)
     old = (store.manifest.get("dataset") or {}).get(split)
     if old and old.get("json_sha256") != entry["json_sha256"]:

@@ -85,7 +85,8 @@ def _create_arrays(loc: Location, split: str, p: dict) -> None:
 
     n, q, d, c = p["num_images"], p["num_queries"], p["query_dim"], p["chunk_images"]
     loc.makedirs(split)
-    g = zarr.open_group(store=loc.zarr_store(split, ARRAYS), mode="w", zarr_format=3)
+    # mode "a" + create-if-absent: concurrent shard writers preparing the same split never wipe each other
+    g = _CreateOnce(zarr.open_group(store=loc.zarr_store(split, ARRAYS), mode="a", zarr_format=3))
     ec = embed_compressors()
     g.create_array("query_embed", shape=(n, q, d), chunks=(c, q, d), dtype=EMBED_DTYPE, compressors=ec,
                    fill_value=0)
@@ -99,6 +100,27 @@ def _create_arrays(loc: Location, split: str, p: dict) -> None:
         g.create_array("clip_global", shape=(n, p["clip_dim"]), chunks=(c, p["clip_dim"]), dtype=CLIP_DTYPE,
                        fill_value=0)
     g.create_array("done", shape=(n,), chunks=(c,), dtype="bool", fill_value=False)
+
+
+class _CreateOnce:
+    """``create_array`` that keeps an existing array of the same shape/chunks/dtype (made by a concurrent
+    preparer) and replaces only one left with other parameters by an interrupted earlier preparation."""
+
+    def __init__(self, group):
+        self.group = group
+
+    def create_array(self, name: str, *, shape, chunks, dtype, **kw):
+        from zarr.errors import ContainsArrayError
+
+        if name in self.group:
+            old = self.group[name]
+            if (tuple(old.shape), tuple(old.chunks), str(old.dtype)) == (tuple(shape), tuple(chunks), str(dtype)):
+                return old
+            return self.group.create_array(name, shape=shape, chunks=chunks, dtype=dtype, overwrite=True, **kw)
+        try:
+            return self.group.create_array(name, shape=shape, chunks=chunks, dtype=dtype, **kw)
+        except ContainsArrayError:  # created by another preparer just now
+            return self.group[name]
 
 
 class SplitWriter:
