@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import time
+import uuid
 from pathlib import Path
 
 from zs.errors import ZsError
@@ -76,13 +77,17 @@ def split_params(ctx: Context) -> dict:
                 inputs_sha256=inputs_identity(cfg, ctx.ds, len(ctx.rows)))
 
 
-def extract_range(cfg: ExtractConfig, rows: tuple[int, int]) -> list[dict]:
-    """One dask task: open a range writer on the prepared split, process its pending rows."""
+def extract_range(cfg: ExtractConfig, rows: tuple[int, int], owner: str | None = None) -> list[dict]:
+    """One dask task: open a range writer on the prepared split, process its pending rows.
+
+    ``owner`` (the coordinator's token) lets a retry of this task take over the lock of an attempt
+    whose worker died, on any host.
+    """
     from zs.store import open_store
 
     ctx = build_context(cfg)
     store = open_store(cfg.store, mode="a")
-    with store.open_writer(cfg.split, rows=rows) as writer:
+    with store.open_writer(cfg.split, rows=rows, owner=owner) as writer:
         failures = process_rows(ctx, writer, writer.pending(), writer.meta["chunk_images"], progress=cfg.progress)
     return failures
 
@@ -107,7 +112,8 @@ def _run_dask(cfg: ExtractConfig, meta: dict) -> list[dict]:
         n_workers = max(1, len(client.scheduler_info().get("workers", {})) or cfg.dask_workers)
         ranges = _dask_ranges(meta["num_images"], meta["chunk_images"], 2 * n_workers)
         worker_cfg = dataclasses.replace(cfg, progress=False, dask_workers=0, dask_scheduler=None)
-        futures = [client.submit(extract_range, worker_cfg, r, pure=False) for r in ranges]
+        owner = uuid.uuid4().hex  # this run's token on its range locks
+        futures = [client.submit(extract_range, worker_cfg, r, owner, pure=False) for r in ranges]
         failures = [f for part in client.gather(futures) for f in part]
     finally:
         client.close()

@@ -177,8 +177,9 @@ class Store:
                              f"{self.vocab.num_classes} classes")
         return prepare_split(self._loc, split, params)
 
-    def open_writer(self, split: str, *, rows: tuple[int, int] | None = None, **params):
-        """A locked, resumable :class:`SplitWriter` (``rows``: a chunk-aligned range for dask workers)."""
+    def open_writer(self, split: str, *, rows: tuple[int, int] | None = None, owner: str | None = None, **params):
+        """A locked, resumable :class:`SplitWriter` (``rows``: a chunk-aligned range for dask workers;
+        ``owner``: the coordinating run's token, see ``zs.store.lock.acquire``)."""
         from zs.store.writer import SplitWriter, read_split_meta
 
         if not params:  # reopen a prepared split with its stored parameters
@@ -188,7 +189,7 @@ class Store:
                 raise StoreError(f"{self.url}: split '{split}' not prepared (call Store.prepare_split first)")
         else:
             meta = self.prepare_split(split, **params)
-        return SplitWriter(self, split, meta, rows=rows)
+        return SplitWriter(self, split, meta, rows=rows, owner=owner)
 
     def finalize_split(self, split: str) -> dict:
         """After all range writers closed: consolidate the tables (takes the split lock)."""

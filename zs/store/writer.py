@@ -127,14 +127,14 @@ class SplitWriter:
     """Writes images into one split (whole split, or one chunk-aligned row range)."""
 
     def __init__(self, store, split: str, meta: dict, rows: tuple[int, int] | None = None,
-                 consolidate_on_close: bool = True):
+                 consolidate_on_close: bool = True, owner: str | None = None):
         import zarr
 
         self.store, self.split, self.meta = store, split, meta
         self.loc: Location = store._loc
         n, c = meta["num_images"], meta["chunk_images"]
         self.rows = _check_rows(rows, n, c, self.loc.url_of(split))
-        self._lock = _lock.acquire(self.loc, split, rows)
+        self._lock = _lock.acquire(self.loc, split, rows, owner=owner)
         self._consolidate = consolidate_on_close and rows is None
         group = zarr.open_group(store=self.loc.zarr_store(split, ARRAYS), mode="r+")
         # every written chunk is stored, even all-zero masks, so verify can detect missing chunks
