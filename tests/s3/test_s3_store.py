@@ -17,7 +17,7 @@ pytestmark = pytest.mark.s3
 def _cfg(data, seg_dir, store, **kw):
     base = dict(split="val", store=store, segmenter=str(seg_dir), images=str(data / "val" / "images"),
                 json=str(data / "val" / "panoptic.json"), png=str(data / "val" / "panoptic"), num_points=100,
-                batch_size=2, chunk_images=2, workers=1, limit=2)
+                batch_size=2, chunk_images=2, workers=1, limit=1)
     return ExtractConfig(**{**base, **kw})
 
 
@@ -37,9 +37,9 @@ def test_ten_fresh_stores_are_created_every_time(bucket, tiny_data, tiny_seg_dir
     for k in range(10):
         url = f"s3://{bucket}/fresh-{k}"
         res = run(_cfg(tiny_data, tiny_seg_dir, url))
-        assert (res.store, res.written, res.failures) == (url, 2, [])
+        assert (res.store, res.written, res.failures) == (url, 1, [])
         store = open_store(url)
-        assert store.has_seen_head() and store.split("val").num_images == 2
+        assert store.has_seen_head() and store.split("val").num_images == 1
     assert _local_files(tmp_path) == before
 
 
