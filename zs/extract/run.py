@@ -125,12 +125,13 @@ def _run_dask(cfg: ExtractConfig, meta: dict) -> list[dict]:
 def run(cfg: ExtractConfig) -> ExtractResult:
     """Extract one split into the store (creating it on first use); see ``zs extract --help``."""
     from zs.extract.store_setup import open_or_create_store, write_failures, write_seen_head
-
     from zs.store.layout import Location
     from zs.store.reach import check_reachable
 
     if cfg.views < 1:
         raise ZsError(f"--views {cfg.views}: must be >= 1")
+    if cfg.shard and (cfg.dask_workers or cfg.dask_scheduler):
+        raise ZsError("--shard runs one writer per process: drop --dask-workers/--dask-scheduler")
     check_reachable(Location(cfg.store))  # a bad endpoint or bucket fails before any model loads
     t0 = time.perf_counter()
     ctx = build_context(cfg)
@@ -160,8 +161,6 @@ def _run_shard(cfg: ExtractConfig, ctx: Context, store, meta: dict, t0: float) -
     """One of N independent writers: its chunk-aligned rows only, no consolidation (see zs.extract.shards)."""
     from zs.extract.shards import check_plan, failures_name, shard_rows
 
-    if cfg.dask_workers or cfg.dask_scheduler:
-        raise ZsError("--shard runs one writer per process: drop --dask-workers/--dask-scheduler")
     a, b = shard_rows(meta["num_images"], meta["chunk_images"], cfg.shard)
     check_plan(store, cfg.split, cfg.shard)
     with store.open_writer(cfg.split, rows=(a, b)) as writer:

@@ -70,8 +70,11 @@ def open_or_create_store(url: str, *, seg, vocab, clip, split: str, ds, num_imag
                     "vocabulary": vocab.to_dict(), "dataset": {split: entry}}
         try:
             return create_store(url, manifest)
-        except StoreError:  # another writer (a shard of the same split) created it just now
-            store = open_store(url, mode="a")
+        except StoreError as e:
+            try:  # another writer (a shard of the same split) created it just now
+                store = open_store(url, mode="a")
+            except StoreError:
+                raise e from None
     check_store_fits(store, seg=seg, vocab=vocab, clip=clip)
     old = (store.manifest.get("dataset") or {}).get(split)
     if old and old.get("json_sha256") != entry["json_sha256"]:
