@@ -33,8 +33,10 @@ def _extract_args(data, seg_dir, store, *extra):
 
 
 def _spawn(args):
-    env = {**os.environ, "PYTHONPATH": f"{ROOT}{os.pathsep}{os.environ.get('PYTHONPATH', '')}",
-           "OMP_NUM_THREADS": "2"}
+    # slow_writes/sitecustomize.py: each image's store write waits 0.3 s in these processes (dask workers
+    # included), so the test catches them mid-range on any machine
+    path = os.pathsep.join([str(Path(__file__).parent / "slow_writes"), str(ROOT), os.environ.get("PYTHONPATH", "")])
+    env = {**os.environ, "PYTHONPATH": path, "OMP_NUM_THREADS": "2", "ZS_TEST_SLOW_FRAGMENT_S": "0.3"}
     return subprocess.Popen([sys.executable, "-m", "zs.cli", *map(str, args)], env=env, cwd=ROOT,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
 
