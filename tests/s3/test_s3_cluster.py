@@ -1,8 +1,9 @@
 """The scale-out path on a local S3 server, with real processes.
 
-`zs extract` into s3://bucket/store is SIGKILLed mid-way, resumed on a local dask cluster of two worker
-PROCESSES, one of which is SIGKILLed mid-range (its images are retried); the store verifies and equals a
-local single-process store bit for bit; fit-generator, adapt, evaluate and diagnose then read it.
+`zs extract --dask-workers 2` (worker PROCESSES) into s3://bucket/store is SIGKILLed as a whole mid-way,
+then resumed the same way while one worker process is SIGKILLed mid-range (its images are retried); the
+store verifies and equals a local single-process store bit for bit; fit-generator, adapt, evaluate and
+diagnose then read it.
 """
 
 import json
@@ -99,8 +100,9 @@ def test_s3_store_killed_resumed_on_dask_processes_bit_identical(bucket, tiny_da
     url = f"s3://{bucket}/store"
     b = Bucket(f"{bucket}/store")
 
-    # 1. a serial run, SIGKILLed (the whole process group) once it has written a few images
-    proc = _spawn(_extract_args(tiny_data, tiny_seg_dir, url))
+    # 1. a run on two dask worker processes, SIGKILLed as a whole (coordinator, nannies, workers: one
+    #    process group) once a few images are written
+    proc = _spawn(_extract_args(tiny_data, tiny_seg_dir, url, "--dask-workers", 2))
     _wait("two images written", lambda: len(_fragments(b)) >= 2, proc)
     os.killpg(proc.pid, signal.SIGKILL)
     proc.communicate()
