@@ -101,3 +101,21 @@ def test_missing_bucket_unreachable_endpoint_other_schema(bucket, s3_endpoint, t
     assert "schema_version 99 is newer than this zs supports (2)" in err and url in err
     with pytest.raises(StoreError, match="schema_version 99"):
         open_store(url)
+
+
+def test_endpoint_from_fsspec_config_client_kwargs(bucket, s3_endpoint, tiny_data, tiny_seg_dir, tmp_path,
+                                                   monkeypatch):
+    """The other standard way: fsspec's configuration (FSSPEC_S3 / ~/.config/fsspec/s3.json) -> client_kwargs."""
+    import fsspec.config
+    import s3fs
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("AWS_ENDPOINT_URL")
+    monkeypatch.setitem(fsspec.config.conf, "s3", {"client_kwargs": {"endpoint_url": s3_endpoint}})
+    s3fs.S3FileSystem.clear_instance_cache()
+    try:
+        res = run(_cfg(tiny_data, tiny_seg_dir, f"s3://{bucket}/via-config"))
+        assert res.written == 1
+        assert open_store(f"s3://{bucket}/via-config").split("val").num_images == 1
+    finally:
+        s3fs.S3FileSystem.clear_instance_cache()
