@@ -3,7 +3,7 @@
 For ``s3://bucket/path`` (and gs://, az://, ...) the bucket is looked up once per
 process: a missing bucket, refused credentials or an unreachable endpoint
 becomes a :class:`StoreError` naming the URL (and the endpoint), never the
-credentials. Local paths and ``memory://`` need no check.
+credentials. Other locations (local paths, ``memory://``) need no check.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ import os
 
 from zs.errors import StoreError
 
+BUCKET_PROTOCOLS = {"s3", "s3a", "gs", "gcs", "az", "abfs", "abfss", "adl", "oss"}
 _OK: set[str] = set()  # buckets found reachable in this process
 _SECRET_ENV = ("AWS_SECRET_ACCESS_KEY", "AWS_ACCESS_KEY_ID", "AWS_SESSION_TOKEN", "GOOGLE_APPLICATION_CREDENTIALS")
 _SECRET_OPTS = ("key", "secret", "token", "aws_access_key_id", "aws_secret_access_key", "aws_session_token",
@@ -21,7 +22,7 @@ _SECRET_OPTS = ("key", "secret", "token", "aws_access_key_id", "aws_secret_acces
 def check_reachable(loc) -> None:
     """StoreError unless the bucket holding ``loc`` (a zs.store.layout.Location) exists and answers."""
     protocols = {loc.fs.protocol} if isinstance(loc.fs.protocol, str) else set(loc.fs.protocol)
-    if loc.is_local or protocols & {"memory"}:
+    if loc.is_local or not protocols & BUCKET_PROTOCOLS:
         return
     bucket = loc.root.strip("/").split("/")[0]
     key = f"{sorted(protocols)[0]}://{bucket}"
