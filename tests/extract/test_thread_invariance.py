@@ -13,9 +13,10 @@ def test_store_identical_whatever_threads_and_batch(tiny_coco, tiny_seg_dir, tin
     old = torch.get_num_threads()
     try:
         torch.set_num_threads(1)
-        run(_cfg(tiny_coco, tiny_seg_dir, tmp_path / "t1", batch_size=1, chunk_images=4, **clip))
+        # PADing's 12,544 matching points: enough work for a 2-thread matmul to split its reductions
+        run(_cfg(tiny_coco, tiny_seg_dir, tmp_path / "t1", batch_size=1, chunk_images=4, num_points=12544, **clip))
         torch.set_num_threads(2)
-        run(_cfg(tiny_coco, tiny_seg_dir, tmp_path / "t2", batch_size=4, chunk_images=4, **clip))
+        run(_cfg(tiny_coco, tiny_seg_dir, tmp_path / "t2", batch_size=4, chunk_images=4, num_points=12544, **clip))
         assert torch.get_num_threads() == 2  # extraction leaves the caller's setting alone
     finally:
         torch.set_num_threads(old)

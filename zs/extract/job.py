@@ -181,9 +181,10 @@ def map_batch(ctx: Context, items: list[dict], clip_cache: dict) -> list[tuple[i
         for b, it in enumerate(group):
             s, geo = it["sample"], it["geometry"]
             labels = [ctx.vocab.index_of_id(seg["category_id"]) for seg in s.segments]
-            match, cost = match_image(logits[b], masks[b], s.segment_map, s.segments, labels, geo,
-                                      seed=ctx.cfg.seed, image_id=s.image_id,
-                                      cfg=MatchConfig(num_points=ctx.cfg.num_points))
+            with intra_op_threads(1):  # matching at one thread too: its costs never depend on a BLAS split
+                match, cost = match_image(logits[b], masks[b], s.segment_map, s.segments, labels, geo,
+                                          seed=ctx.cfg.seed, image_id=s.image_id,
+                                          cfg=MatchConfig(num_points=ctx.cfg.num_points))
             glob, seg_clip = _clip_tokens(ctx, it, clip_cache)
             rec = ImageRecord(
                 image_id=s.image_id, file_name=s.file_name, height=s.image.shape[0], width=s.image.shape[1],
