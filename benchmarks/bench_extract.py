@@ -2,6 +2,12 @@
 
     .venv/bin/python benchmarks/bench_extract.py                 # tiny + R50-size, few images
     .venv/bin/python benchmarks/bench_extract.py --images 50 --size 512 --configs r50
+    .venv/bin/python benchmarks/bench_extract.py --forward-modes --configs r50 --images 4 --threads 2
+
+``--forward-modes`` times the segmenter forward alone, two ways interleaved in one
+run: batched with T intra-op threads (numbers depend on T) vs
+``zs.extract.forward.forward_images`` (one thread per image, images side by side;
+numbers independent of T and the batch), and prints what the latter costs.
 
 The R50-size configuration is Mask2Former's COCO R50 layout (ResNet-50, hidden 256,
 100 queries, 6 encoder / 9 decoder layers) with random weights; images are
@@ -36,6 +42,46 @@ def _bare_loop(seg, pixels, batch: int) -> float:
         for k in range(0, len(xs), batch):
             seg.forward(seg.collate(xs[k: k + batch]))
     return len(pixels) / (time.perf_counter() - t0)
+
+
+def bench_forward_modes(name: str, n: int, size: int, batch: int, threads: int, repeats: int) -> dict:
+    """img/s of the batched T-thread forward vs the thread-invariant one (zs.extract.forward), interleaved."""
+    import statistics
+
+    import torch
+
+    from zs.extract.datasets import CocoPanoptic
+    from zs.extract.forward import forward_images
+    from zs.extract.segmenter import load_segmenter
+    from zs.extract.testing import TINY_CATEGORIES, write_tiny_coco_panoptic
+
+    torch.set_num_threads(threads)
+    root = Path(tempfile.mkdtemp(prefix=f"bench_fwd_{name}_"))
+    try:
+        i, j, p = write_tiny_coco_panoptic(root / "data", n, seed=0, size=(size, size))
+        seg = load_segmenter(_segmenter(root, name, size, len(TINY_CATEGORIES)))
+        ds = CocoPanoptic(i, j, p)
+        pixels = [seg.preprocess(ds[k].image)[0] for k in range(n)]
+        groups: dict = {}
+        for x in pixels:
+            groups.setdefault(tuple(x.shape), []).append(x)
+        batches = [xs[k: k + batch] for xs in groups.values() for k in range(0, len(xs), batch)]
+        modes = {"batched": lambda b: seg.forward(seg.collate(b)), "invariant": lambda b: forward_images(seg, b)}
+        for fn in modes.values():  # warm-up
+            fn(batches[0])
+        times: dict = {m: [] for m in modes}
+        for _ in range(repeats):
+            for m, fn in modes.items():
+                t0 = time.perf_counter()
+                for b in batches:
+                    fn(b)
+                times[m].append(time.perf_counter() - t0)
+        med = {m: statistics.median(t) for m, t in times.items()}
+        return {"config": name, "images": n, "size": size, "batch": batch, "threads": threads,
+                "batched_img_s": n / med["batched"], "invariant_img_s": n / med["invariant"],
+                "cost": med["invariant"] / med["batched"] - 1.0}
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
 
 
 def bench(name: str, n: int, size: int, batch: int, split: str, threads: int) -> dict:
@@ -75,7 +121,19 @@ def main() -> None:
     ap.add_argument("--split", default="val", help="val stores masks; train does not")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--configs", default="tiny,r50")
+    ap.add_argument("--forward-modes", action="store_true",
+                    help="instead: batched T-thread forward vs the thread-invariant forward, side by side")
+    ap.add_argument("--repeats", type=int, default=3, help="with --forward-modes: interleaved repeats (median)")
     args = ap.parse_args()
+    if args.forward_modes:
+        print(f"{'config':6} {'images':>6} {'size':>5} {'batch':>5} {'threads':>7} {'batched img/s':>13} "
+              f"{'invariant img/s':>15} {'cost':>6}")
+        for name in args.configs.split(","):
+            r = bench_forward_modes(name, args.images, 128 if name == "tiny" else args.size, args.batch,
+                                    args.threads, args.repeats)
+            print(f"{r['config']:6} {r['images']:6d} {r['size']:5d} {r['batch']:5d} {r['threads']:7d} "
+                  f"{r['batched_img_s']:13.3f} {r['invariant_img_s']:15.3f} {r['cost']:+6.1%}")
+        return
     rows = []
     for name in args.configs.split(","):
         n = args.images * 4 if name == "tiny" else args.images

@@ -122,3 +122,18 @@ def test_read_only_location(tmp_path, monkeypatch):
         opened.write_text("default", [[0.0]] * 3)
     with pytest.raises(StoreError, match="read-only"):
         open_store(store.url).write_text("default", [[0.0]] * 3)
+
+
+def test_retried_task_takes_over_its_own_lock_on_any_host(tmp_path):
+    store = _store(tmp_path)
+    store.prepare_split("val", num_images=6, **PARAMS)  # chunk_images = 3
+    locks = tmp_path / "s" / "val" / "locks"
+    locks.mkdir()
+    # a dask worker on another host died inside rows 0-3 (its pid there may be alive or reused)
+    (locks / "rows-0-3.lock").write_text(json.dumps({"pid": 1, "host": "elsewhere", "owner": "run-a"}))
+    for owner in (None, "run-b"):
+        with pytest.raises(StoreError, match="elsewhere"):
+            store.open_writer("val", rows=(0, 3), owner=owner)
+    with store.open_writer("val", rows=(0, 3), owner="run-a") as w:  # the retry of the same run's task
+        assert w.pending() == [0, 1, 2]
+        assert json.loads((locks / "rows-0-3.lock").read_text())["owner"] == "run-a"

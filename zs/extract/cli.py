@@ -45,13 +45,16 @@ def _dataset_paths(data, split, images, json_path, png):
 @click.option("--chunk-images", type=int, help="Images per store chunk (default: store's choice).")
 @click.option("--dask-workers", default=0, show_default=True, help="Run on a local dask cluster of N workers.")
 @click.option("--dask-scheduler", help="Address of a running dask scheduler.")
+@click.option("--shard", metavar="I/N", help="Write only shard I of N (disjoint whole-chunk row ranges), for job "
+              "arrays; then `zs store consolidate STORE SPLIT`.")
 @click.option("--progress/--no-progress", default=True, show_default=True)
 def extract_cmd(data, images, json_path, png, split, segmenter, store, vocab, unseen, clip_model, clip_weights,
                 no_clip, masks, views, batch_size, workers, device, seed, limit, num_points, chunk_images,
-                dask_workers, dask_scheduler, progress):
+                dask_workers, dask_scheduler, shard, progress):
     """Run the frozen segmenter once over a split and write its features into the store."""
     from zs.extract.job import ExtractConfig
     from zs.extract.run import run
+    from zs.extract.shards import parse_shard
 
     images, json_path, png = _dataset_paths(data, split, images, json_path, png)
     if vocab is None and data and (Path(data) / "vocab.json").is_file():
@@ -64,9 +67,11 @@ def extract_cmd(data, images, json_path, png, split, segmenter, store, vocab, un
                         vocab=vocab, unseen=unseen, clip_model=clip_model, clip_weights=clip_weights, masks=masks,
                         views=views, batch_size=batch_size, workers=workers, device=device, seed=seed, limit=limit,
                         num_points=num_points, chunk_images=chunk_images, dask_workers=dask_workers,
-                        dask_scheduler=dask_scheduler, progress=progress)
+                        dask_scheduler=dask_scheduler, shard=parse_shard(shard), progress=progress)
     res = run(cfg)
-    click.echo(f"{res.written}/{res.num_rows} rows done in {res.seconds:.1f}s ({res.images_per_second:.2f} img/s)")
+    where = f" shard {shard} (rows {res.rows[0]}-{res.rows[1] - 1})" if res.rows else ""
+    click.echo(f"{res.written}/{res.num_rows} rows done{where} in {res.seconds:.1f}s "
+               f"({res.images_per_second:.2f} img/s)")
     click.echo(f"wrote {res.store} (split {res.split})")
     if res.failures:
         click.echo(f"{len(res.failures)} image(s) failed (rerun the same command to retry them):", err=True)

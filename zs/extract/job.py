@@ -22,6 +22,7 @@ import numpy as np
 import torch
 
 from zs.extract.datasets import ImageReadError
+from zs.extract.forward import forward_images, intra_op_threads
 from zs.extract.matching import MatchConfig, match_image
 from zs.extract.views import View, full_view, sample_views
 from zs.manifest import hash_obj
@@ -53,6 +54,7 @@ class ExtractConfig:
     dask_workers: int = 0
     dask_scheduler: str | None = None
     dask_processes: bool = True
+    shard: tuple[int, int] | None = None  # (I, N): write only shard I of N (zs.extract.shards)
     progress: bool = False
 
     @property
@@ -68,6 +70,7 @@ class ExtractResult:
     written: int
     failures: list[dict]
     seconds: float
+    rows: tuple[int, int] | None = None  # a shard's row range
 
     @property
     def images_per_second(self) -> float:
@@ -171,11 +174,12 @@ def _clip_tokens(ctx: Context, item: dict, cache: dict) -> tuple[np.ndarray | No
     from zs.extract.views import apply_view
 
     s = item["sample"]
-    glob = ctx.clip.encode_images([apply_view(s.image, item["view"])])[0].numpy()  # [Dc]
-    if item["index"] not in cache:  # segment tokens: from the original image, shared by its views
-        cache.clear()
-        masks = [s.segment_map == seg["id"] for seg in s.segments]
-        cache[item["index"]] = ctx.clip.encode_segments(s.image, masks).numpy()  # [S, Dc]
+    with intra_op_threads(1):  # numbers independent of the thread count (see zs.extract.forward)
+        glob = ctx.clip.encode_images([apply_view(s.image, item["view"])])[0].numpy()  # [Dc]
+        if item["index"] not in cache:  # segment tokens: from the original image, shared by its views
+            cache.clear()
+            masks = [s.segment_map == seg["id"] for seg in s.segments]
+            cache[item["index"]] = ctx.clip.encode_segments(s.image, masks).numpy()  # [S, Dc]
     return glob, cache[item["index"]]
 
 
@@ -188,16 +192,17 @@ def map_batch(ctx: Context, items: list[dict], clip_cache: dict) -> list[tuple[i
         groups.setdefault((it["geometry"]["padded_h"], it["geometry"]["padded_w"]), []).append(it)
     out = []
     for group in groups.values():
-        res = ctx.seg.forward(ctx.seg.collate([it["pixels"] for it in group]))
+        res = forward_images(ctx.seg, [it["pixels"] for it in group])  # thread/batch-independent numbers
         embed, logits, masks = res.query_embed.cpu(), res.class_logits.cpu(), res.mask_logits.cpu()
         for b, it in enumerate(group):
             if it.get("stand_in"):
                 continue
             s, geo = it["sample"], it["geometry"]
             labels = [ctx.vocab.index_of_id(seg["category_id"]) for seg in s.segments]
-            match, cost = match_image(logits[b], masks[b], s.segment_map, s.segments, labels, geo,
-                                      seed=ctx.cfg.seed, image_id=s.image_id,
-                                      cfg=MatchConfig(num_points=ctx.cfg.num_points))
+            with intra_op_threads(1):  # matching at one thread too: its costs never depend on a BLAS split
+                match, cost = match_image(logits[b], masks[b], s.segment_map, s.segments, labels, geo,
+                                          seed=ctx.cfg.seed, image_id=s.image_id,
+                                          cfg=MatchConfig(num_points=ctx.cfg.num_points))
             glob, seg_clip = _clip_tokens(ctx, it, clip_cache)
             rec = ImageRecord(
                 image_id=s.image_id, file_name=s.file_name, height=s.image.shape[0], width=s.image.shape[1],

@@ -5,6 +5,8 @@ from __future__ import annotations
 import dataclasses
 import logging
 import time
+import uuid
+from pathlib import Path
 
 from zs.errors import ZsError
 from zs.paths import check_store_out, disk_full_is_error
@@ -102,13 +104,17 @@ def split_params(ctx: Context) -> dict:
                 inputs_sha256=inputs_identity(cfg, ctx.ds, len(ctx.rows)))
 
 
-def extract_range(cfg: ExtractConfig, rows: tuple[int, int]) -> list[dict]:
-    """One dask task: open a range writer on the prepared split, process its pending rows."""
+def extract_range(cfg: ExtractConfig, rows: tuple[int, int], owner: str | None = None) -> list[dict]:
+    """One dask task: open a range writer on the prepared split, process its pending rows.
+
+    ``owner`` (the coordinator's token) lets a retry of this task take over the lock of an attempt
+    whose worker died, on any host.
+    """
     from zs.store import open_store
 
     ctx = build_context(cfg)
     store = open_store(cfg.store, mode="a")
-    with store.open_writer(cfg.split, rows=rows) as writer:
+    with store.open_writer(cfg.split, rows=rows, owner=owner) as writer:
         failures = process_rows(ctx, writer, writer.pending(), writer.meta["chunk_images"], progress=cfg.progress)
     return failures
 
@@ -133,7 +139,8 @@ def _run_dask(cfg: ExtractConfig, meta: dict) -> list[dict]:
         n_workers = max(1, len(client.scheduler_info().get("workers", {})) or cfg.dask_workers)
         ranges = _dask_ranges(meta["num_images"], meta["chunk_images"], 2 * n_workers)
         worker_cfg = dataclasses.replace(cfg, progress=False, dask_workers=0, dask_scheduler=None)
-        futures = [client.submit(extract_range, worker_cfg, r, pure=False) for r in ranges]
+        owner = uuid.uuid4().hex  # this run's token on its range locks
+        futures = [client.submit(extract_range, worker_cfg, r, owner, pure=False) for r in ranges]
         failures = [f for part in client.gather(futures) for f in part]
     finally:
         client.close()
@@ -152,9 +159,14 @@ def run(cfg: ExtractConfig) -> ExtractResult:
 
 def _run(cfg: ExtractConfig) -> ExtractResult:
     from zs.extract.store_setup import open_or_create_store, write_failures, write_seen_head
+    from zs.store.layout import Location
+    from zs.store.reach import check_reachable
 
     if cfg.views < 1:
         raise ZsError(f"--views {cfg.views}: must be >= 1")
+    if cfg.shard and (cfg.dask_workers or cfg.dask_scheduler):
+        raise ZsError("--shard runs one writer per process: drop --dask-workers/--dask-scheduler")
+    check_reachable(Location(cfg.store))  # a bad endpoint or bucket fails before any model loads
     t0 = time.perf_counter()
     ctx = build_context(cfg)
     store = open_or_create_store(cfg.store, seg=ctx.seg, vocab=ctx.vocab, clip=ctx.clip, split=cfg.split,
@@ -163,6 +175,8 @@ def _run(cfg: ExtractConfig) -> ExtractResult:
     write_seen_head(store, ctx.seg, ctx.vocab)
     params = split_params(ctx)
     meta = store.prepare_split(cfg.split, **params)
+    if cfg.shard:
+        return _run_shard(cfg, ctx, store, meta, t0)
     if cfg.dask_workers or cfg.dask_scheduler:
         failures = _run_dask(cfg, meta)
         store.finalize_split(cfg.split)
@@ -176,6 +190,20 @@ def _run(cfg: ExtractConfig) -> ExtractResult:
         log.warning("%d image(s) failed; see %s/%s/extract_failures.json", len(failures), store.url, cfg.split)
     return ExtractResult(store=store.url, split=cfg.split, num_rows=len(ctx.rows), written=done,
                          failures=failures, seconds=time.perf_counter() - t0)
+
+
+def _run_shard(cfg: ExtractConfig, ctx: Context, store, meta: dict, t0: float) -> ExtractResult:
+    """One of N independent writers: its chunk-aligned rows only, no consolidation (see zs.extract.shards)."""
+    from zs.extract.shards import check_plan, failures_name, shard_rows
+
+    a, b = shard_rows(meta["num_images"], meta["chunk_images"], cfg.shard)
+    check_plan(store, cfg.split, cfg.shard)
+    with store.open_writer(cfg.split, rows=(a, b)) as writer:
+        failures = process_rows(ctx, writer, writer.pending(), meta["chunk_images"], progress=cfg.progress)
+    done = (b - a) - len(writer.pending())
+    store.write_json(failures, cfg.split, failures_name(cfg.shard))
+    return ExtractResult(store=store.url, split=cfg.split, num_rows=b - a, written=done, failures=failures,
+                         seconds=time.perf_counter() - t0, rows=(a, b))
 
 
 def _count_done(store, split: str) -> int:

@@ -74,11 +74,20 @@ def open_or_create_store(url: str, *, seg, vocab, clip, split: str, ds, num_imag
     try:
         store = open_store(url, mode="a")
     except StoreError:
-        if Path(url).exists() and any(Path(url).iterdir()):
+        from zs.store.layout import Location
+
+        loc = Location(url)  # only a missing or empty location becomes a new store (never a local path
+        if loc.exists() and (not loc.isdir() or loc.listdir()):  # that merely looks like the URL)
             raise
         manifest = {"segmenter": segmenter_entry(seg), "clip": clip_entry(clip),
                     "vocabulary": vocab.to_dict(), "dataset": {split: entry}}
-        return create_store(url, manifest)
+        try:
+            return create_store(url, manifest)
+        except StoreError as e:
+            try:  # another writer (a shard of the same split) created it just now
+                store = open_store(url, mode="a")
+            except StoreError:
+                raise e from None
     check_store_fits(store, seg=seg, vocab=vocab, clip=clip, vocab_source=vocab_source)
     old = (store.manifest.get("dataset") or {}).get(split)
     if old and old.get("json_sha256") != entry["json_sha256"]:
@@ -99,11 +108,10 @@ def write_seen_head(store, seg, vocab) -> str:
     """The checkpoint's class predictor as a zs linear head at ``store.seen_head_path`` (once)."""
     import torch
 
-    from zs.heads import HeadConfig, LinearHead, save_head
+    from zs.heads import HeadConfig, LinearHead
 
-    path = store.seen_head_path
-    if (Path(path) / "weights.pt").is_file():
-        return path
+    if store.has_seen_head():
+        return store.seen_head_path
     cfg = HeadConfig(kind="linear", query_dim=seg.query_dim, num_classes=vocab.num_classes,
                      seen=[bool(s) for s in vocab.seen_mask()], vocab_sha256=vocab.sha256,
                      segmenter_sha256=seg.sha256, store_sha256=store.sha256, method="seen-only")
@@ -113,8 +121,7 @@ def write_seen_head(store, seg, vocab) -> str:
         head.fc.bias.copy_(seg.class_head.bias.detach().cpu())
     manifest = make_manifest("zs-head", config=cfg, inputs={"segmenter": {"path": seg.path, "sha256": seg.sha256},
                                                             "store": store.sha256}, method="seen-only")
-    save_head(head, path, manifest)
-    return path
+    return store.save_seen_head(head, manifest)
 
 
 def read_failures(store, split: str) -> list[dict]:

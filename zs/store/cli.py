@@ -62,4 +62,23 @@ def unlock_cmd(store: str, split: str) -> None:
     click.echo(f"removed {len(names)} lock(s): {', '.join(names) or '-'}")
 
 
+@store_group.command("consolidate")
+@click.argument("store")
+@click.argument("split")
+def consolidate_cmd(store: str, split: str) -> None:
+    """Build SPLIT's tables from the rows its writers (e.g. `zs extract --shard I/N` jobs) finished.
+
+    Exit 0 when every row is done (split complete), 1 when rows are missing
+    (rerun the shards that failed, or `zs extract` without --shard).
+    """
+    from zs.store.store import open_store
+
+    s = open_store(store, mode="a")
+    s.split(split)  # StoreError naming the splits if there is no such split
+    meta = s.finalize_split(split)
+    done, n = meta["consolidated_rows"], meta["num_images"]
+    click.echo(f"{s.url} [{split}]: {done}/{n} rows consolidated ({meta['status']})")
+    sys.exit(0 if done == n else 1)
+
+
 commands: list = [store_group]

@@ -33,13 +33,18 @@ EMBED_DTYPE = "float16"
 CLIP_DTYPE = "float32"
 
 
+NO_LISTINGS_CACHE = {"use_listings_cache": False}
+
+
 class Location:
     """An fsspec filesystem + root path, with the few operations the store needs."""
 
     def __init__(self, url: str | os.PathLike):
         self.url = os.fspath(url)
         try:
-            self.fs, self.root = fsspec.core.url_to_fs(self.url)
+            # no listings cache: other processes (dask workers, shards) add files to the same store, and a
+            # cached listing would hide them (a lock, a manifest, a split)
+            self.fs, self.root = fsspec.core.url_to_fs(self.url, **NO_LISTINGS_CACHE)
         except (ValueError, ImportError) as e:
             raise StoreError(f"{self.url}: cannot open this location ({e})") from None
         self.root = self.root.rstrip("/") or "/"
@@ -106,7 +111,7 @@ class Location:
 
         if self.is_local:
             return LocalStore(self.path(*parts), read_only=read_only)
-        return FsspecStore.from_url(self.url_of(*parts), read_only=read_only)
+        return FsspecStore.from_url(self.url_of(*parts), read_only=read_only, storage_options=NO_LISTINGS_CACHE)
 
     def open_file(self, *parts: str, mode: str = "rb"):
         return self.fs.open(self.path(*parts), mode)

@@ -71,10 +71,14 @@ def _conflicts(loc: Location, split: str, rows, own: str) -> list[str]:
     return out
 
 
-def _refuse_or_break(loc: Location, split: str, name: str) -> None:
+def _refuse_or_break(loc: Location, split: str, name: str, owner: str | None = None) -> None:
     info = read_lock(loc, split, name)
     if is_stale(info):
         log.warning("breaking stale lock %s (pid %s on %s is gone)", name, info.get("pid"), info.get("host"))
+        loc.remove(split, "locks", name)
+        return
+    if owner and info.get("owner") == owner:  # an earlier attempt of the same task (its worker died, any host)
+        log.warning("taking over lock %s of an earlier attempt (pid %s on %s)", name, info.get("pid"), info.get("host"))
         loc.remove(split, "locks", name)
         return
     raise StoreError(
@@ -84,12 +88,18 @@ def _refuse_or_break(loc: Location, split: str, name: str) -> None:
     )
 
 
-def acquire(loc: Location, split: str, rows: tuple[int, int] | None = None) -> str:
-    """Take the lock for ``rows`` (None = whole split); StoreError if held by someone else."""
+def acquire(loc: Location, split: str, rows: tuple[int, int] | None = None, owner: str | None = None) -> str:
+    """Take the lock for ``rows`` (None = whole split); StoreError if held by someone else.
+
+    ``owner``: a token of the coordinating run (dask tasks); a lock left by the same owner is an earlier
+    attempt of a retried task whose worker died, and is taken over even when it was on another host.
+    """
     own = lock_name(rows)
     for name in _conflicts(loc, split, rows, own) + ([own] if loc.exists(split, "locks", own) else []):
-        _refuse_or_break(loc, split, name)
+        _refuse_or_break(loc, split, name, owner)
     info = {"pid": os.getpid(), "host": socket.gethostname(), "time": time.strftime("%Y-%m-%dT%H:%M:%S")}
+    if owner:
+        info["owner"] = owner
     loc.makedirs(split, "locks")
     _create_exclusive(loc, split, own, json.dumps(info).encode())
     if _conflicts(loc, split, rows, own):  # lost a race with a writer that checked at the same time

@@ -11,6 +11,7 @@ import numpy as np
 from zs.errors import StoreError
 from zs.manifest import hash_obj, to_jsonable
 from zs.store.layout import MANIFEST, SCHEMA_VERSION, STORE_KIND, Location, load_npy, npy_bytes
+from zs.store.reach import check_reachable
 from zs.vocab import Vocabulary
 
 log = logging.getLogger(__name__)
@@ -27,6 +28,7 @@ def create_store(url: str | os.PathLike, manifest: dict) -> "Store":
     from zs import __version__
 
     loc = Location(url)
+    check_reachable(loc)
     if loc.exists() and (not loc.isdir() or loc.listdir()):
         raise StoreError(f"{loc.url}: already exists and is not empty (choose a new path)")
     if "vocabulary" not in manifest:
@@ -47,6 +49,7 @@ def open_store(url: str | os.PathLike, mode: str = "r") -> "Store":
     if mode not in ("r", "a"):
         raise StoreError(f"open_store: mode must be 'r' or 'a', got {mode!r}")
     loc = Location(url)
+    check_reachable(loc)
     if not loc.exists():
         raise StoreError(f"{loc.url}: no such store (path does not exist)")
     if not loc.exists(MANIFEST):
@@ -62,6 +65,9 @@ def open_store(url: str | os.PathLike, mode: str = "r") -> "Store":
     if not isinstance(version, int) or version > SCHEMA_VERSION:
         raise StoreError(f"{loc.url_of(MANIFEST)}: schema_version {version!r} is newer than this zs supports "
                          f"({SCHEMA_VERSION}); upgrade zs")
+    if version < 1:
+        raise StoreError(f"{loc.url_of(MANIFEST)}: schema_version {version} is older than this zs reads "
+                         f"(1 to {SCHEMA_VERSION})")
     return Store(loc, m, mode=mode)
 
 
@@ -89,6 +95,30 @@ class Store:
 
     @property
     def seen_head_path(self) -> str:
+        """A local directory with the seen head (a local copy for object stores; the URL if there is none)."""
+        if self._loc.is_local or not self.has_seen_head():
+            return self._loc.url_of("seen_head")
+        from zs.store.remote_files import local_copy
+
+        return local_copy(self._loc, "seen_head")
+
+    def has_seen_head(self) -> bool:
+        return self._loc.exists("seen_head", "config.json")
+
+    def save_seen_head(self, head, manifest: dict) -> str:
+        """Write the seen head artifact (``zs.heads.save_head``) into the store; config.json lands last."""
+        import tempfile
+
+        from zs.heads import save_head
+
+        self._writable()
+        if self._loc.is_local:
+            return os.fspath(save_head(head, self._loc.path("seen_head"), manifest))
+        from zs.store.remote_files import upload_dir
+
+        with tempfile.TemporaryDirectory(prefix="zs-head-") as tmp:
+            save_head(head, tmp, manifest)
+            upload_dir(self._loc, tmp, "seen_head", last="config.json")
         return self._loc.url_of("seen_head")
 
     @property
@@ -148,8 +178,9 @@ class Store:
                              f"{self.vocab.num_classes} classes")
         return prepare_split(self._loc, split, params)
 
-    def open_writer(self, split: str, *, rows: tuple[int, int] | None = None, **params):
-        """A locked, resumable :class:`SplitWriter` (``rows``: a chunk-aligned range for dask workers)."""
+    def open_writer(self, split: str, *, rows: tuple[int, int] | None = None, owner: str | None = None, **params):
+        """A locked, resumable :class:`SplitWriter` (``rows``: a chunk-aligned range for dask workers;
+        ``owner``: the coordinating run's token, see ``zs.store.lock.acquire``)."""
         from zs.store.writer import SplitWriter, read_split_meta
 
         if not params:  # reopen a prepared split with its stored parameters
@@ -159,7 +190,7 @@ class Store:
                 raise StoreError(f"{self.url}: split '{split}' not prepared (call Store.prepare_split first)")
         else:
             meta = self.prepare_split(split, **params)
-        return SplitWriter(self, split, meta, rows=rows)
+        return SplitWriter(self, split, meta, rows=rows, owner=owner)
 
     def finalize_split(self, split: str) -> dict:
         """After all range writers closed: consolidate the tables (takes the split lock)."""

@@ -243,7 +243,7 @@ def _write_gt_json(gt_dir: Path, annotations: list[dict], vocab: Vocabulary) -> 
 def _write_seen_head(store, world: ToyWorld) -> None:
     import torch
 
-    from zs.heads import HeadConfig, LinearHead, save_head
+    from zs.heads import HeadConfig, LinearHead
     from zs.manifest import make_manifest
 
     vocab = world.vocab
@@ -257,4 +257,4 @@ def _write_seen_head(store, world: ToyWorld) -> None:
         head.fc.weight.copy_(torch.from_numpy(weight))
         head.fc.bias.copy_(torch.from_numpy(bias))
     manifest = make_manifest("head", config=cfg, inputs={"store": store.sha256}, method="seen-only")
-    save_head(head, store.seen_head_path, manifest)
+    store.save_seen_head(head, manifest)

@@ -85,7 +85,8 @@ def _create_arrays(loc: Location, split: str, p: dict) -> None:
 
     n, q, d, c = p["num_images"], p["num_queries"], p["query_dim"], p["chunk_images"]
     loc.makedirs(split)
-    g = zarr.open_group(store=loc.zarr_store(split, ARRAYS), mode="w", zarr_format=3)
+    # mode "a" + create-if-absent: concurrent shard writers preparing the same split never wipe each other
+    g = _CreateOnce(zarr.open_group(store=loc.zarr_store(split, ARRAYS), mode="a", zarr_format=3))
     ec = embed_compressors()
     g.create_array("query_embed", shape=(n, q, d), chunks=(c, q, d), dtype=EMBED_DTYPE, compressors=ec,
                    fill_value=0)
@@ -101,18 +102,39 @@ def _create_arrays(loc: Location, split: str, p: dict) -> None:
     g.create_array("done", shape=(n,), chunks=(c,), dtype="bool", fill_value=False)
 
 
+class _CreateOnce:
+    """``create_array`` that keeps an existing array of the same shape/chunks/dtype (made by a concurrent
+    preparer) and replaces only one left with other parameters by an interrupted earlier preparation."""
+
+    def __init__(self, group):
+        self.group = group
+
+    def create_array(self, name: str, *, shape, chunks, dtype, **kw):
+        from zarr.errors import ContainsArrayError
+
+        if name in self.group:
+            old = self.group[name]
+            if (tuple(old.shape), tuple(old.chunks), str(old.dtype)) == (tuple(shape), tuple(chunks), str(dtype)):
+                return old
+            return self.group.create_array(name, shape=shape, chunks=chunks, dtype=dtype, overwrite=True, **kw)
+        try:
+            return self.group.create_array(name, shape=shape, chunks=chunks, dtype=dtype, **kw)
+        except ContainsArrayError:  # created by another preparer just now
+            return self.group[name]
+
+
 class SplitWriter:
     """Writes images into one split (whole split, or one chunk-aligned row range)."""
 
     def __init__(self, store, split: str, meta: dict, rows: tuple[int, int] | None = None,
-                 consolidate_on_close: bool = True):
+                 consolidate_on_close: bool = True, owner: str | None = None):
         import zarr
 
         self.store, self.split, self.meta = store, split, meta
         self.loc: Location = store._loc
         n, c = meta["num_images"], meta["chunk_images"]
         self.rows = _check_rows(rows, n, c, self.loc.url_of(split))
-        self._lock = _lock.acquire(self.loc, split, rows)
+        self._lock = _lock.acquire(self.loc, split, rows, owner=owner)
         self._consolidate = consolidate_on_close and rows is None
         group = zarr.open_group(store=self.loc.zarr_store(split, ARRAYS), mode="r+")
         # every written chunk is stored, even all-zero masks, so verify can detect missing chunks
