@@ -125,14 +125,17 @@ def test_s3_store_killed_resumed_on_dask_processes_bit_identical(bucket, tiny_da
     _assert_same(_snapshot(local), _snapshot(url))
     assert open_store(url).has_seen_head() and not b.names("val", "fragments")
 
-    # 4. the downstream stages read the store on S3
+    # 4. the downstream stages read the store on S3 (only val was extracted: it holds unseen classes,
+    # so the training stages need --allow-unseen-in-train)
     np.save(tmp_path / "sem.npy", np.random.default_rng(0).normal(size=(5, 16)).astype(np.float32))
     steps = [
         ["text-embed", "--store", url, "--semantic", tmp_path / "sem.npy"],
         ["fit-generator", "--store", url, "--split", "val", "--out", tmp_path / "gen", "--iterations", 2,
-         "--batch-images", 4, "--num-primitives", 8, "--device", "cpu", "--no-progress", "--threads", 1],
+         "--batch-images", 4, "--num-primitives", 8, "--device", "cpu", "--no-progress", "--threads", 1,
+         "--allow-unseen-in-train"],
         ["adapt", "--store", url, "--split", "val", "--method", "classifier", "--generator", tmp_path / "gen",
-         "--out", tmp_path / "head", "--steps", 3, "--images-per-batch", 4, "--device", "cpu", "--no-progress"],
+         "--out", tmp_path / "head", "--steps", 3, "--images-per-batch", 4, "--device", "cpu", "--no-progress",
+         "--allow-unseen-in-train"],
         ["evaluate", "--store", url, "--split", "val", "--head", tmp_path / "head", "--out", tmp_path / "eval",
          "--no-report", "--no-progress", "--device", "cpu"],
         ["diagnose", "--store", url, "--split", "val", "--generator", tmp_path / "gen", "--out", tmp_path / "diag",

@@ -70,8 +70,8 @@ def extract_cmd(data, images, json_path, png, split, segmenter, store, vocab, un
                         dask_scheduler=dask_scheduler, shard=parse_shard(shard), progress=progress)
     res = run(cfg)
     where = f" shard {shard} (rows {res.rows[0]}-{res.rows[1] - 1})" if res.rows else ""
-    click.echo(f"{res.written}/{res.num_rows} rows done{where} in {res.seconds:.1f}s "
-               f"({res.images_per_second:.2f} img/s)")
+    click.echo(f"{res.store} [{res.split}]{where}: {res.written}/{res.num_rows} rows done "
+               f"in {res.seconds:.1f}s ({res.images_per_second:.2f} img/s)")
     click.echo(f"wrote {res.store} (split {res.split})")
     if res.failures:
         click.echo(f"{len(res.failures)} image(s) failed (rerun the same command to retry them):", err=True)

@@ -6,7 +6,6 @@ import dataclasses
 import logging
 import time
 import uuid
-from pathlib import Path
 
 from zs.errors import ZsError
 from zs.paths import check_store_out, disk_full_is_error
