@@ -20,6 +20,7 @@ merge with ``+=`` in any order (float sums differ by ~1e-16).
 from __future__ import annotations
 
 import dataclasses
+import threading
 from collections import Counter, defaultdict
 from typing import Iterable, Sequence
 
@@ -91,25 +92,48 @@ def _check_segments(segments: Sequence[dict], categories: set[int], what: str) -
 def _intersections(gt_ids, gt_keys, pred_ids, pred_keys, what):
     """Intersection counts [1+G, 1+P] between GT and predicted segments (row/col 0 = VOID).
 
-    As panopticapi: one ``np.unique`` over ``gt·2^24 + pred``. An id in a map
-    but not in its segments_info raises ZsError.
+    The same counts as panopticapi's ``np.unique`` over ``gt·2^24 + pred``, without sorting: each
+    map's ids become row/column indices through a lookup table, and one ``bincount`` over
+    ``row·(1+P) + col`` counts the pairs. An id in a map but not in its segments_info raises ZsError.
     """
-    for ids, side in ((gt_ids, "ground truth"), (pred_ids, "prediction")):
-        if ids.size and (int(ids.max()) >= OFFSET or int(ids.min()) < 0):
-            raise ZsError(f"{what} ({side}): segment ids must lie in [0, 2^24)")
-    combined = gt_ids.astype(np.uint64).reshape(-1) * OFFSET + pred_ids.astype(np.uint64).reshape(-1)  # [P]
-    pairs, counts = np.unique(combined, return_counts=True)  # [U], [U]
-    row = {k: i for i, k in enumerate([VOID, *gt_keys])}
-    col = {k: j for j, k in enumerate([VOID, *pred_keys])}
-    inter = np.zeros((len(row), len(col)), dtype=np.int64)  # [1+G, 1+P]
-    for pair, count in zip(pairs.tolist(), counts.tolist()):
-        g, p = divmod(pair, OFFSET)
-        if g not in row:
-            raise ZsError(f"{what} (ground truth): segment id {g} is in the PNG but not in segments_info")
-        if p not in col:
-            raise ZsError(f"{what} (prediction): segment id {p} is in the PNG but not in segments_info")
-        inter[row[g], col[p]] = count
-    return inter
+    rows = _segment_index(gt_ids, gt_keys, f"{what} (ground truth)")  # [N] in 0..G
+    cols = _segment_index(pred_ids, pred_keys, f"{what} (prediction)")  # [N] in 0..P
+    shape = (len(gt_keys) + 1, len(pred_keys) + 1)
+    pairs = rows.astype(np.int64 if shape[0] * shape[1] >= 2 ** 31 else np.int32) * shape[1] + cols  # [N]
+    return np.bincount(pairs, minlength=shape[0] * shape[1]).reshape(shape).astype(np.int64)  # [1+G, 1+P]
+
+
+_LUT = threading.local()
+
+
+def _lookup_table() -> np.ndarray:
+    """This thread's id -> index table over all 2^24 ids (int32, -1 = not a segment); reset after each use."""
+    lut = getattr(_LUT, "table", None)
+    if lut is None:
+        lut = _LUT.table = np.full(OFFSET, -1, dtype=np.int32)
+    return lut
+
+
+def _segment_index(ids: np.ndarray, keys: Sequence[int], what: str) -> np.ndarray:
+    """Segment ids [H, W] -> index [H*W] int32: 0 for VOID, i for ``keys[i - 1]``; ZsError on others."""
+    flat = np.asarray(ids).reshape(-1)
+    if flat.dtype.kind not in "iu":
+        raise ZsError(f"{what}: segment ids must be integers, got {flat.dtype}")
+    if flat.size and ((flat.dtype.kind == "i" and int(flat.min()) < 0) or int(flat.max()) >= OFFSET):
+        raise ZsError(f"{what}: segment ids must lie in [0, 2^24)")
+    table = np.asarray([VOID, *keys], dtype=np.int64)
+    if table.size and (int(table.min()) < 0 or int(table.max()) >= OFFSET):
+        raise ZsError(f"{what}: segments_info ids must lie in [0, 2^24)")
+    lut = _lookup_table()
+    lut[table] = np.arange(len(table), dtype=np.int32)
+    try:
+        index = lut[flat]  # [N]
+    finally:
+        lut[table] = -1
+    if flat.size and int(index.min()) < 0:
+        unknown = int(flat[np.argmax(index < 0)])
+        raise ZsError(f"{what}: segment id {unknown} is in the PNG but not in segments_info")
+    return index
 
 
 def image_pq_stat(

@@ -30,14 +30,35 @@ def rgb2id(rgb: np.ndarray) -> np.ndarray:
 
 
 def read_panoptic_png(path: str | os.PathLike) -> np.ndarray:
-    """A COCO panoptic PNG -> segment ids [H, W] uint32; ZsError if missing/unreadable."""
+    """A COCO panoptic PNG -> segment ids [H, W] uint32; ZsError if missing/unreadable.
+
+    Decoded with libspng (``pyspng``, about 2x faster than Pillow here) to 4 bytes a pixel,
+    R, G, B, A, read as one little-endian uint32 with the alpha byte masked off; a file that
+    libspng refuses is read with Pillow (any image Pillow reads, as before).
+    """
+    import pyspng
+
+    try:
+        data = Path(path).read_bytes()
+    except FileNotFoundError:
+        raise ZsError(f"{path}: prediction/ground-truth PNG not found") from None
+    except OSError as e:
+        raise ZsError(f"{path}: not a readable PNG ({e})") from None
+    try:
+        rgba = pyspng.load(data, "RGBA")  # [H, W, 4] uint8
+    except Exception:  # noqa: BLE001 (libspng's errors are plain RuntimeErrors/ValueErrors): try Pillow
+        return _read_with_pillow(path)
+    if rgba.dtype != np.uint8 or rgba.ndim != 3 or rgba.shape[2] != 4:
+        return _read_with_pillow(path)
+    return np.ascontiguousarray(rgba).view("<u4")[..., 0] & np.uint32(0xFFFFFF)  # R + 256·G + 256²·B
+
+
+def _read_with_pillow(path) -> np.ndarray:
     from PIL import Image
 
     try:
         with Image.open(path) as im:
             arr = np.asarray(im.convert("RGB"))  # [H, W, 3]
-    except FileNotFoundError:
-        raise ZsError(f"{path}: prediction/ground-truth PNG not found") from None
     except OSError as e:
         raise ZsError(f"{path}: not a readable PNG ({e})") from None
     return rgb2id(arr)
