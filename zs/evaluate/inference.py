@@ -9,7 +9,13 @@ Mask2Former's ``MaskFormer.panoptic_inference`` / ``semantic_inference`` /
 Inputs are class *probabilities* (softmax over K+1, last = no-object) and mask
 *probabilities* at the output resolution (``masks_to_image`` gets them there).
 
-Fast, but bit-identical to the plain loops (``tests/evaluate/test_fast_paths.py``):
+Two ways to the image size. ``masks_to_image`` is Mask2Former's (``--exact``);
+``masks_to_image_fast`` samples the same points in one resize, and with
+``semantic_support`` / ``semantic_labels`` the default (fast) evaluation path
+does the work only for the queries that can matter (``zs.evaluate.streaming``;
+agreement: ``benchmarks/eval_agreement.py``, ``tests/evaluate/test_fast_vs_exact.py``).
+
+The exact functions are fast, but bit-identical to the plain loops (``tests/evaluate/test_evaluate_fast_paths.py``):
 ``max(0).indices`` instead of ``argmax(0)`` (same first-max rule, many times faster
 on CPU), per-query pixel counts by ``bincount`` instead of a loop over queries,
 instance mask scores once per distinct query. What is *not* done, because it
