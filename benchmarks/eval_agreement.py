@@ -65,12 +65,22 @@ def disagreement(exact: dict, fast: dict) -> dict:
     out["panoptic_category"] = int((cat_e[seg_e] != cat_f[seg_f]).sum())
     out["segments_same"] = int([s["category_id"] for s in segs_e] == [s["category_id"] for s in segs_f])
     out["semantic"] = int((exact["semantic"] != fast["semantic"]).sum())
-    (bin_e, lab_e, inv_e, sc_e), (bin_f, lab_f, inv_f, sc_f) = exact["instance"], fast["instance"]
-    assert bin_e.shape == bin_f.shape  # the same top-k queries on both paths
-    out["instance_xor"] = int((bin_e ^ bin_f).sum())
-    out["instance_union"] = int((bin_e | bin_f).sum())
-    by_pair_e = {(lab, u): s for lab, u, s in zip(lab_e, inv_e, sc_e)}
-    out["instance_score"] = max((abs(by_pair_e[(lab, u)] - s) for lab, u, s in zip(lab_f, inv_f, sc_f)), default=0.0)
+    inst_e, inst_f = exact["instance"], fast["instance"]
+    pairs_e = {(q, lab): (row, score) for q, lab, row, score in inst_e["pairs"]}
+    pairs_f = {(q, lab): (row, score) for q, lab, row, score in inst_f["pairs"]}
+    out["instance_xor"] = out["instance_union"] = 0
+    out["instance_score"] = 0.0
+    for key in pairs_e.keys() & pairs_f.keys():  # the same detection on both paths: its mask and score
+        (re, se), (rf, sf) = pairs_e[key], pairs_f[key]
+        me, mf = inst_e["masks"][re], inst_f["masks"][rf]
+        out["instance_xor"] += int((me ^ mf).sum())
+        out["instance_union"] += int((me | mf).sum())
+        out["instance_score"] = max(out["instance_score"], abs(se - sf))
+    dropped = [pairs_e[k][1] for k in pairs_e.keys() - pairs_f.keys()]
+    out["instance_dropped"] = len(dropped)
+    out["instance_dropped_max"] = max(dropped, default=0.0)
+    out["instance_pairs"] = len(pairs_e)
+    out["instance_extra"] = len(pairs_f.keys() - pairs_e.keys())
     return out
 
 
@@ -105,7 +115,8 @@ def main(argv=None) -> None:
             ev.process(img.gt, img.class_probs, ImageMasks(logits, img.geometry, img.gt.ids.shape, is_prob=False))
             seconds[name] += time.perf_counter() - t0
         for k, v in disagreement(paths["exact"].last_predictions, paths["fast"].last_predictions).items():
-            totals[k] = max(totals.get(k, 0.0), v) if k == "instance_score" else totals.get(k, 0) + v
+            totals[k] = max(totals.get(k, 0.0), v) if k in ("instance_score", "instance_dropped_max") \
+                else totals.get(k, 0) + v
     results = {name: headline(ev.evaluate()) for name, ev in paths.items()}
     px = totals["pixels"]
     print(f"{args.images} trained-like images {args.height}x{args.width}, {args.queries} queries, "
@@ -122,6 +133,9 @@ def main(argv=None) -> None:
           f"of their union; the same panoptic segments (ids, categories) in {totals['segments_same']} of "
           f"{args.images} images; "
           f"largest instance score difference {totals['instance_score']:.2e}")
+    print(f"instance detections: {totals['instance_pairs']} exact, {totals['instance_dropped']} of them dropped by "
+          f"the fast path (class probability < {InferenceConfig().instance_min_prob}; highest exact score among them "
+          f"{totals['instance_dropped_max']:.4f}), {totals['instance_extra']} only on the fast path")
     e, f = seconds["exact"], seconds["fast"]
     print(f"post-processing time: exact {e:.2f} s ({1000 * e / args.images:.0f} ms/img), "
           f"fast {f:.2f} s ({1000 * f / args.images:.0f} ms/img): {e / f:.1f}x (same images, one run)")

@@ -82,7 +82,7 @@ def test_empty_instance_masks_are_skipped_with_the_exact_result():
                                                                       "area": 45 * 60}])
     results = {}
     for exact in (True, False):
-        ev = StreamingEvaluation(vocab, ("instance",), infer=InferenceConfig(exact=exact))
+        ev = StreamingEvaluation(vocab, ("instance",), infer=InferenceConfig(exact=exact, instance_min_prob=0.0))
         masks = ImageMasks(logits, geo, (45, 60), is_prob=False)
         ev.process(gt, cls, masks)
         results[exact] = ev.results
@@ -96,6 +96,25 @@ def test_empty_instance_masks_are_skipped_with_the_exact_result():
         return sorted((r["category_id"], r["segmentation"]["counts"]) for r in results if r["score"] == 0)
 
     assert len(empty(fast)) >= 3 and empty(fast) == empty(exact)
+
+
+def test_fast_path_drops_only_detections_below_the_class_probability_floor(eval_world):
+    from zs.evaluate.streaming import GroundTruthImage
+
+    w = eval_world
+    g = torch.Generator().manual_seed(2)
+    logits = torch.randn(10, 16, 20, generator=g) * 4
+    cls = (torch.randn(10, w.vocab.num_classes + 1, generator=g) * 3).softmax(-1)
+    geo = {"resized_h": 60, "resized_w": 80, "padded_h": 64, "padded_w": 96}
+    gt = GroundTruthImage(1, "1.png", np.zeros((45, 60), np.int64), [])
+    runs = {}
+    for floor in (0.0, 0.02):
+        ev = StreamingEvaluation(w.vocab, ("instance",), infer=InferenceConfig(instance_min_prob=floor))
+        ev.process(gt, cls, ImageMasks(logits, geo, (45, 60), is_prob=False))
+        runs[floor] = ev.last_predictions["instance"]["pairs"]
+    kept = {(q, lab) for q, lab, _, _ in runs[0.02]}
+    assert kept and len(kept) < len(runs[0.0])
+    assert kept == {(q, lab) for q, lab, _, _ in runs[0.0] if float(cls[q, lab]) >= 0.02}
 
 
 def test_semantic_support_drops_only_negligible_queries_and_classes():

@@ -246,7 +246,9 @@ class InferenceConfig:
     ``exact``: Mask2Former's post-processing as written (every query upsampled for semantic, two
     resizes). Otherwise (default) the fast path: one resize per query, only the queries each task
     can use (panoptic: above ``object_threshold``; semantic: :func:`inference.semantic_support`
-    with ``semantic_min_prob``; instance: those in the top-k pairs), each brought once.
+    with ``semantic_min_prob``; instance: those in the top-k pairs whose class probability is at
+    least ``instance_min_prob``, i.e. detections scored >= that; empty masks not upsampled), each
+    brought once.
     """
 
     object_threshold: float = inference.OBJECT_THRESHOLD
@@ -255,6 +257,7 @@ class InferenceConfig:
     mask_upsample: str = "logits"  # cached masks: "logits" (probs -> logits first) | "probs"
     exact: bool = False
     semantic_min_prob: float = 0.05
+    instance_min_prob: float = 0.01
 
 
 class StreamingEvaluation:
@@ -308,6 +311,17 @@ class StreamingEvaluation:
         k = min(self.infer.topk, class_probs[:, :-1].numel())
         return torch.unique(class_probs[:, :-1].flatten().topk(k).indices // (class_probs.shape[1] - 1))
 
+    def _instance_pairs(self, class_probs):
+        """The top-k (query, class) pairs, things only: (top queries [t], class prob [n], label [n], position in
+        top [n]). The fast path drops pairs whose class probability is below ``instance_min_prob``."""
+        top = self._instance_queries(class_probs)  # [t]
+        scores, labels, queries = inference.instance_candidates(class_probs[top], self.isthing.to(class_probs.device),
+                                                                topk=self.infer.topk)  # [n] each
+        if not self.infer.exact:
+            keep = scores >= self.infer.instance_min_prob
+            scores, labels, queries = scores[keep], labels[keep], queries[keep]
+        return top, scores, labels, queries
+
     def _fast_queries(self, class_probs, masks: ImageMasks) -> torch.Tensor:
         """The union of the queries the requested tasks use on the fast path; sorted [n]."""
         parts = [torch.zeros(0, dtype=torch.long, device=class_probs.device)]
@@ -316,8 +330,9 @@ class StreamingEvaluation:
         if "semantic" in self.tasks:
             parts.append(inference.semantic_support(class_probs, self.infer.semantic_min_prob)[0])
         if "instance" in self.tasks:
-            top = self._instance_queries(class_probs)
-            parts.append(top[masks.nonempty(top).to(top.device)])  # an empty mask needs no upsampling
+            top, _, _, queries = self._instance_pairs(class_probs)
+            used = top[torch.unique(queries)]  # [u] queries of the pairs kept
+            parts.append(used[masks.nonempty(used).to(used.device)])  # an empty mask needs no upsampling
         return torch.unique(torch.cat(parts))
 
     def _process_panoptic(self, gt, class_probs, masks: ImageMasks) -> None:
@@ -363,9 +378,7 @@ class StreamingEvaluation:
 
     def _instance_predictions(self, image_id: int, class_probs, masks: ImageMasks) -> None:
         """``instance_inference`` on the queries in the top-k pairs, each query's mask scored and RLE-encoded once."""
-        top = self._instance_queries(class_probs)  # [t]
-        scores, labels, queries = inference.instance_candidates(class_probs[top], self.isthing.to(class_probs.device),
-                                                                topk=self.infer.topk)  # [n] each
+        top, scores, labels, queries = self._instance_pairs(class_probs)  # [t], [n] each
         uniq, inverse = torch.unique(queries, return_inverse=True)  # [u] (positions in top), [n]
         if self.infer.exact:
             probs = masks.select(top)  # [t, H, W] (upsampling the same query set always gives the same bits)
@@ -386,7 +399,10 @@ class StreamingEvaluation:
         binary_t = binary_t.cpu().numpy()  # [u, W, H]
         rles = encode_rle_columns(binary_t)
         labels, inverse, final = labels[order].tolist(), inverse[order].tolist(), final[order].tolist()
-        self.last_predictions["instance"] = (binary_t.transpose(0, 2, 1), labels, inverse, final)  # [u, H, W] view
+        query_of = top[uniq.to(top.device)].tolist()  # [u] the query of each mask row
+        self.last_predictions["instance"] = {"masks": binary_t.transpose(0, 2, 1),  # [u, H, W] view
+                                             "pairs": [(query_of[u], label, u, score)
+                                                       for label, u, score in zip(labels, inverse, final)]}
         for label, u, score in zip(labels, inverse, final):
             self.results.append({"image_id": image_id, "category_id": self.vocab.ids[label],
                                  "segmentation": dict(rles[u]), "score": score})

@@ -4,7 +4,9 @@ A random segmenter's masks and a random head are not what Mask2Former's
 post-processing sees in practice: a trained model gives one query per segment
 with a confident class and a smooth mask (logits of about ±10 with soft
 borders a few mask pixels wide), a few weak duplicates, and many queries that
-predict no-object with near-empty masks. :func:`trained_like_image` builds
+predict no-object. Mask2Former supervises the masks of matched queries only,
+so a no-object query's mask is unconstrained: here half of them are near-empty
+and half carry smooth random blobs. :func:`trained_like_image` builds
 that for one image: a COCO-like ground truth (stuff regions with smooth borders,
 thing ellipses on top, void along the borders) and the decoder-resolution
 mask logits + class probabilities a trained model would give for it, with
@@ -106,7 +108,9 @@ def trained_like_image(rng, image_id: int, num_classes: int, isthing, hw=(480, 6
     gain = torch.from_numpy(rng.uniform(18, 32, size=(n_seg, 1, 1))).float()
     seg_logits = gain * (soft - 0.5) + 1.5 * noise  # about ±12, border where soft crosses 0.5
     q = num_queries
-    logits = -8.0 + 3.0 * _smooth_noise(rng, q, (mh, mw), 4)  # no-object queries: near-empty masks
+    logits = -8.0 + 3.0 * _smooth_noise(rng, q, (mh, mw), 4)  # no-object queries: near-empty masks ...
+    blobs = torch.from_numpy(rng.random(q) < 0.5)  # ... or unconstrained smooth blobs (unsupervised masks)
+    logits[blobs] = 6.0 * _smooth_noise(rng, int(blobs.sum()), (mh, mw), 6) - 4.0
     probs = np.zeros((q, num_classes + 1))
     order = rng.permutation(q)
     for s in range(min(n_seg, q)):  # one query per segment, in a random slot
