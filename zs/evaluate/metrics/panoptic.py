@@ -96,44 +96,59 @@ def _intersections(gt_ids, gt_keys, pred_ids, pred_keys, what):
     map's ids become row/column indices through a lookup table, and one ``bincount`` over
     ``row·(1+P) + col`` counts the pairs. An id in a map but not in its segments_info raises ZsError.
     """
-    rows = _segment_index(gt_ids, gt_keys, f"{what} (ground truth)")  # [N] in 0..G
-    cols = _segment_index(pred_ids, pred_keys, f"{what} (prediction)")  # [N] in 0..P
+    gt_flat, pred_flat = _flat_ids(gt_ids, f"{what} (ground truth)"), _flat_ids(pred_ids, f"{what} (prediction)")
     shape = (len(gt_keys) + 1, len(pred_keys) + 1)
-    pairs = rows.astype(np.int64 if shape[0] * shape[1] >= 2 ** 31 else np.int32) * shape[1] + cols  # [N]
-    return np.bincount(pairs, minlength=shape[0] * shape[1]).reshape(shape).astype(np.int64)  # [1+G, 1+P]
+    rows = _segment_index(gt_flat, gt_keys, f"{what} (ground truth)")  # [N] in 0..G, UNKNOWN for others
+    cols = _segment_index(pred_flat, pred_keys, f"{what} (prediction)")  # [N] in 0..P, UNKNOWN for others
+    pairs = np.multiply(rows, shape[1], dtype=np.int64)  # [N]
+    pairs += cols
+    try:  # an unknown id on either side makes its pair negative: bincount refuses it
+        counts = np.bincount(pairs, minlength=shape[0] * shape[1])
+    except ValueError:
+        for flat, index, side in ((gt_flat, rows, "ground truth"), (pred_flat, cols, "prediction")):
+            if int(index.min()) < 0:
+                raise ZsError(f"{what} ({side}): segment id {int(flat[np.argmax(index < 0)])} is in the PNG but "
+                              f"not in segments_info") from None
+        raise
+    return counts.reshape(shape)  # [1+G, 1+P] int64
 
 
 _LUT = threading.local()
+UNKNOWN = -OFFSET  # table value of ids that are not segments: any pair holding one is negative
 
 
 def _lookup_table() -> np.ndarray:
-    """This thread's id -> index table over all 2^24 ids (int32, -1 = not a segment); reset after each use."""
+    """This thread's id -> index table over all 2^24 ids (int32, ``UNKNOWN`` = not a segment); reset after use."""
     lut = getattr(_LUT, "table", None)
     if lut is None:
-        lut = _LUT.table = np.full(OFFSET, -1, dtype=np.int32)
+        lut = _LUT.table = np.full(OFFSET, UNKNOWN, dtype=np.int32)
     return lut
 
 
-def _segment_index(ids: np.ndarray, keys: Sequence[int], what: str) -> np.ndarray:
-    """Segment ids [H, W] -> index [H*W] int32: 0 for VOID, i for ``keys[i - 1]``; ZsError on others."""
+def _flat_ids(ids, what: str) -> np.ndarray:
+    """[H, W] integer ids -> [H*W]; ZsError unless all lie in [0, 2^24) (checked by the table lookup for
+    unsigned maps)."""
     flat = np.asarray(ids).reshape(-1)
     if flat.dtype.kind not in "iu":
         raise ZsError(f"{what}: segment ids must be integers, got {flat.dtype}")
-    if flat.size and ((flat.dtype.kind == "i" and int(flat.min()) < 0) or int(flat.max()) >= OFFSET):
+    if flat.size and flat.dtype.kind == "i" and int(flat.min()) < 0:
         raise ZsError(f"{what}: segment ids must lie in [0, 2^24)")
+    return flat
+
+
+def _segment_index(flat: np.ndarray, keys: Sequence[int], what: str) -> np.ndarray:
+    """Segment ids [N] -> index [N] int32: 0 for VOID, i for ``keys[i - 1]``, ``UNKNOWN`` for others."""
     table = np.asarray([VOID, *keys], dtype=np.int64)
     if table.size and (int(table.min()) < 0 or int(table.max()) >= OFFSET):
         raise ZsError(f"{what}: segments_info ids must lie in [0, 2^24)")
     lut = _lookup_table()
     lut[table] = np.arange(len(table), dtype=np.int32)
     try:
-        index = lut[flat]  # [N]
+        return lut[flat]  # [N]
+    except IndexError:
+        raise ZsError(f"{what}: segment ids must lie in [0, 2^24)") from None
     finally:
-        lut[table] = -1
-    if flat.size and int(index.min()) < 0:
-        unknown = int(flat[np.argmax(index < 0)])
-        raise ZsError(f"{what}: segment id {unknown} is in the PNG but not in segments_info")
-    return index
+        lut[table] = UNKNOWN
 
 
 def image_pq_stat(

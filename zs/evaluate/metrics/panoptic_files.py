@@ -39,7 +39,8 @@ def read_panoptic_png(path: str | os.PathLike) -> np.ndarray:
     import pyspng
 
     try:
-        data = Path(path).read_bytes()
+        with open(path, "rb") as f:
+            data = f.read()
     except FileNotFoundError:
         raise ZsError(f"{path}: prediction/ground-truth PNG not found") from None
     except OSError as e:
@@ -102,8 +103,8 @@ def chunk_pq_stat(pairs: list[tuple[dict, dict]], gt_folder: str, pred_folder: s
     cats = set(int(c) for c in category_ids)
     stat = PQStat()
     for gt_ann, pred_ann in pairs:
-        pred_path = Path(pred_folder) / pred_ann["file_name"]
-        gt_ids = read_panoptic_png(Path(gt_folder) / gt_ann["file_name"])
+        pred_path = os.path.join(pred_folder, pred_ann["file_name"])
+        gt_ids = read_panoptic_png(os.path.join(gt_folder, gt_ann["file_name"]))
         pred_ids = read_panoptic_png(pred_path)
         stat += image_pq_stat(gt_ids, gt_ann["segments_info"], pred_ids, pred_ann["segments_info"], cats,
                               what=f"{pred_path} (image_id {gt_ann['image_id']})")
