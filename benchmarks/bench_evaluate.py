@@ -234,8 +234,8 @@ def main(argv=None) -> None:
     cpu_per_image = fast["cpu_seconds"] / fast["num_images"]
     print(f"projected 5,000-image evaluation, cached fast, {args.threads} thread(s): "
           f"{5000 * per_image / 60:.1f} min ({1000 * per_image:.0f} ms per image incl. final metrics, scaled linearly); "
-          f"CPU time {5000 * cpu_per_image / 60:.1f} min ({1000 * cpu_per_image:.0f} ms per image: the wall time of a "
-          f"machine that gives this process its cores)")
+          f"CPU time of all threads {5000 * cpu_per_image / 60:.1f} min ({1000 * cpu_per_image:.0f} ms per image; with "
+          f"1 thread, the wall time on an unloaded core)")
     f = headline(full["metrics"])
     for name, res in runs.items():
         if name != "full image":
