@@ -93,35 +93,35 @@ def _intersections(gt_ids, gt_keys, pred_ids, pred_keys, what):
     """Intersection counts [1+G, 1+P] between GT and predicted segments (row/col 0 = VOID).
 
     The same counts as panopticapi's ``np.unique`` over ``gt·2^24 + pred``, without sorting: each
-    map's ids become row/column indices through a lookup table, and one ``bincount`` over
-    ``row·(1+P) + col`` counts the pairs. An id in a map but not in its segments_info raises ZsError.
+    map's ids become row/column indices through a lookup table (1 + position in ``[VOID, *keys]``,
+    0 for an id that is not a segment), and one ``bincount`` over ``row·(2+P) + col`` counts the
+    pairs; the counts of row or column 0 are the pixels of unknown ids (ZsError), the rest is the
+    matrix.
     """
     gt_flat, pred_flat = _flat_ids(gt_ids, f"{what} (ground truth)"), _flat_ids(pred_ids, f"{what} (prediction)")
-    shape = (len(gt_keys) + 1, len(pred_keys) + 1)
-    rows = _segment_index(gt_flat, gt_keys, f"{what} (ground truth)")  # [N] in 0..G, UNKNOWN for others
-    cols = _segment_index(pred_flat, pred_keys, f"{what} (prediction)")  # [N] in 0..P, UNKNOWN for others
+    rows = _segment_index(gt_flat, gt_keys, f"{what} (ground truth)")  # [N] in 0..G+1
+    cols = _segment_index(pred_flat, pred_keys, f"{what} (prediction)")  # [N] in 0..P+1
+    shape = (len(gt_keys) + 2, len(pred_keys) + 2)
     pairs = np.multiply(rows, shape[1], dtype=np.int64)  # [N]
     pairs += cols
-    try:  # an unknown id on either side makes its pair negative: bincount refuses it
-        counts = np.bincount(pairs, minlength=shape[0] * shape[1])
-    except ValueError:
-        for flat, index, side in ((gt_flat, rows, "ground truth"), (pred_flat, cols, "prediction")):
-            if int(index.min()) < 0:
-                raise ZsError(f"{what} ({side}): segment id {int(flat[np.argmax(index < 0)])} is in the PNG but "
-                              f"not in segments_info") from None
-        raise
-    return counts.reshape(shape)  # [1+G, 1+P] int64
+    counts = np.bincount(pairs, minlength=shape[0] * shape[1]).reshape(shape)  # [2+G, 2+P]
+    for flat, index, unknown, side in ((gt_flat, rows, counts[0].sum(), "ground truth"),
+                                       (pred_flat, cols, counts[:, 0].sum(), "prediction")):
+        if unknown:
+            raise ZsError(f"{what} ({side}): segment id {int(flat[np.argmax(index == 0)])} is in the PNG but "
+                          f"not in segments_info")
+    return counts[1:, 1:]  # [1+G, 1+P] int64
 
 
 _LUT = threading.local()
-UNKNOWN = -OFFSET  # table value of ids that are not segments: any pair holding one is negative
 
 
 def _lookup_table() -> np.ndarray:
-    """This thread's id -> index table over all 2^24 ids (int32, ``UNKNOWN`` = not a segment); reset after use."""
+    """This thread's id -> 1 + index table over all 2^24 ids (int32, 0 = not a segment; zero pages are not
+    touched until written); reset after each use."""
     lut = getattr(_LUT, "table", None)
     if lut is None:
-        lut = _LUT.table = np.full(OFFSET, UNKNOWN, dtype=np.int32)
+        lut = _LUT.table = np.zeros(OFFSET, dtype=np.int32)
     return lut
 
 
@@ -137,18 +137,18 @@ def _flat_ids(ids, what: str) -> np.ndarray:
 
 
 def _segment_index(flat: np.ndarray, keys: Sequence[int], what: str) -> np.ndarray:
-    """Segment ids [N] -> index [N] int32: 0 for VOID, i for ``keys[i - 1]``, ``UNKNOWN`` for others."""
+    """Segment ids [N] -> [N] int32: 1 for VOID, 1 + i for ``keys[i - 1]``, 0 for any other id."""
     table = np.asarray([VOID, *keys], dtype=np.int64)
     if table.size and (int(table.min()) < 0 or int(table.max()) >= OFFSET):
         raise ZsError(f"{what}: segments_info ids must lie in [0, 2^24)")
     lut = _lookup_table()
-    lut[table] = np.arange(len(table), dtype=np.int32)
+    lut[table] = np.arange(1, len(table) + 1, dtype=np.int32)
     try:
         return lut[flat]  # [N]
     except IndexError:
         raise ZsError(f"{what}: segment ids must lie in [0, 2^24)") from None
     finally:
-        lut[table] = UNKNOWN
+        lut[table] = 0
 
 
 def image_pq_stat(
