@@ -121,14 +121,14 @@ def test_prefetched_keeps_order_and_raises():
 
 def test_streaming_instance_results_equal_instance_inference(eval_world):
     """The driver scores/encodes each distinct query once; the detections equal instance_inference's."""
-    from zs.evaluate.streaming import ImageMasks, StreamingEvaluation, encode_rle
+    from zs.evaluate.streaming import ImageMasks, InferenceConfig, StreamingEvaluation, encode_rle
 
     w = eval_world
     g = torch.Generator().manual_seed(0)
     geo = {"resized_h": 40, "resized_w": 60, "padded_h": 64, "padded_w": 64}
     logits = torch.randn(12, 16, 16, generator=g) * 6  # [Q, h, w]
     cls = (torch.randn(12, w.vocab.num_classes + 1, generator=g) * 4).softmax(-1)  # [Q, K+1]
-    ev = StreamingEvaluation(w.vocab, ("instance",))
+    ev = StreamingEvaluation(w.vocab, ("instance",), infer=InferenceConfig(exact=True))
     ev._instance_predictions(7, cls, ImageMasks(logits, geo, (50, 70), is_prob=False))
     ref = instance_inference(cls, masks_to_image(logits, geo, (50, 70), is_prob=False),
                              torch.tensor(w.vocab.isthing_mask()), topk=100)

@@ -9,7 +9,13 @@ Mask2Former's ``MaskFormer.panoptic_inference`` / ``semantic_inference`` /
 Inputs are class *probabilities* (softmax over K+1, last = no-object) and mask
 *probabilities* at the output resolution (``masks_to_image`` gets them there).
 
-Fast, but bit-identical to the plain loops (``tests/evaluate/test_fast_paths.py``):
+Two ways to the image size. ``masks_to_image`` is Mask2Former's (``--exact``);
+``masks_to_image_fast`` samples the same points in one resize, and with
+``semantic_support`` / ``semantic_labels`` the default (fast) evaluation path
+does the work only for the queries that can matter (``zs.evaluate.streaming``;
+agreement: ``benchmarks/eval_agreement.py``, ``tests/evaluate/test_fast_vs_exact.py``).
+
+The exact functions are fast, but bit-identical to the plain loops (``tests/evaluate/test_evaluate_fast_paths.py``):
 ``max(0).indices`` instead of ``argmax(0)`` (same first-max rule, many times faster
 on CPU), per-query pixel counts by ``bincount`` instead of a loop over queries,
 instance mask scores once per distinct query. What is *not* done, because it
@@ -79,6 +85,26 @@ def masks_to_image(mask: torch.Tensor, geometry: dict, out_hw: tuple[int, int], 
     if geometry.get("flip"):
         x = x.flip(-1)
     return x if as_prob else x.sigmoid_()  # in place: x is a fresh buffer
+
+
+def masks_to_image_fast(mask: torch.Tensor, geometry: dict, out_hw: tuple[int, int]) -> torch.Tensor:
+    """Decoder-resolution mask logits -> logits at the original image size, in one bilinear resize.
+
+    Mask2Former's two resizes (to the padded input, crop, to the original size; both bilinear,
+    ``align_corners=False``) map output pixel ``y`` to mask coordinate ``(y + 0.5) * (Hr / 4) / H - 0.5``
+    (``Hr`` the resized input height): one bilinear resize with that scale samples the same points,
+    without the intermediate grid (about 3x fewer values than the padded-size pass). It differs from
+    the exact path only by the intermediate grid's interpolation (a small smoothing, ``--exact`` keeps
+    the two-step path). Returns *logits* (no sigmoid). mask [Q, h, w] -> [Q, H, W] float32.
+    """
+    if mask.dim() != 3:
+        raise ZsError(f"masks must be [Q, h, w], got shape {tuple(mask.shape)}")
+    resized = (int(_geometry_value(geometry, "resized_h")), int(_geometry_value(geometry, "resized_w")))
+    out_hw = tuple(int(s) for s in out_hw)
+    x = mask.float()[None]  # [1, Q, h, w]; only its top-left (resized / 4) region is read
+    scales = [out_hw[0] * MASK_STRIDE / resized[0], out_hw[1] * MASK_STRIDE / resized[1]]  # out px per mask px
+    x = torch.ops.aten.upsample_bilinear2d(x, list(out_hw), False, *scales)[0]  # [Q, H, W]
+    return x.flip(-1) if geometry.get("flip") else x
 
 
 def _check_inputs(class_probs: torch.Tensor, mask_probs: torch.Tensor) -> None:
@@ -164,6 +190,37 @@ def semantic_inference(class_probs: torch.Tensor, mask_probs: torch.Tensor) -> t
     """Mask2Former's semantic inference: sum_q softmax(q)[:K] * sigmoid(mask_q) -> [K, H, W]."""
     _check_inputs(class_probs, mask_probs)
     return torch.einsum("qc,qhw->chw", class_probs[:, :-1].float(), mask_probs.float())  # [K, H, W]
+
+
+def semantic_support(class_probs: torch.Tensor, min_prob: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """The queries and classes that decide the semantic map in practice.
+
+    Queries whose best class probability (no-object excluded) is >= ``min_prob``, and the classes
+    that one of those queries gives >= ``min_prob``. A trained head puts nearly all of its non-void
+    mass on a few queries, so the other queries' terms of ``sum_q p_qc * mask_q`` are too small to
+    change the per-pixel argmax except where no query covers the pixel. When no query qualifies,
+    every query and class. class_probs [Q, K+1] -> (queries [q], classes [k]) sorted int64.
+    """
+    probs = class_probs[:, :-1]  # [Q, K]
+    queries = torch.nonzero(probs.max(1).values >= min_prob)[:, 0]  # [q]
+    if queries.numel() == 0:
+        return torch.arange(probs.shape[0], device=probs.device), torch.arange(probs.shape[1], device=probs.device)
+    classes = torch.nonzero(probs[queries].max(0).values >= min_prob)[:, 0]  # [k]
+    return queries, classes
+
+
+def semantic_labels(class_probs: torch.Tensor, mask_probs: torch.Tensor, classes: torch.Tensor) -> torch.Tensor:
+    """Per-pixel argmax of Mask2Former's semantic scores ``sum_q p_qc * mask_q`` over ``classes`` only.
+
+    class_probs [q, k] (the probabilities of ``classes``; a zero row drops a query), mask_probs
+    [q, H, W], classes [k] -> labels [H, W] int64 (values from ``classes``).
+    """
+    if class_probs.dim() != 2 or mask_probs.dim() != 3 or class_probs.shape[0] != mask_probs.shape[0]:
+        raise ZsError(f"semantic_labels needs weights [q, k] and masks [q, H, W] with the same q, "
+                      f"got {tuple(class_probs.shape)} and {tuple(mask_probs.shape)}")
+    q, h, w = mask_probs.shape
+    scores = class_probs.float().T @ mask_probs.float().reshape(q, h * w)  # [k, H*W] (one sgemm)
+    return classes[scores.max(0).indices].view(h, w)  # [H, W] (first max, as argmax)
 
 
 def instance_inference(

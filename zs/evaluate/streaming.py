@@ -21,6 +21,7 @@ import torch
 
 from zs.errors import ConfigError, ZsError
 from zs.evaluate import inference
+from zs.evaluate.image_masks import ImageMasks
 from zs.manifest import read_json, write_json_atomic
 
 log = logging.getLogger(__name__)
@@ -94,11 +95,18 @@ def semantic_ground_truth(gt: GroundTruthImage, index_of_id: dict[int, int]) -> 
 
 def encode_rle(masks: np.ndarray) -> list[dict]:
     """Binary masks [n, H, W] -> COCO RLEs (counts as str, JSON-ready)."""
-    from pycocotools import mask as mask_util
-
     if len(masks) == 0:
         return []
-    masks = np.asfortranarray(masks.transpose(1, 2, 0))  # [H, W, n], the layout pycocotools reads
+    return encode_rle_columns(np.ascontiguousarray(masks.transpose(0, 2, 1)))
+
+
+def encode_rle_columns(masks_t: np.ndarray) -> list[dict]:
+    """Binary masks stored column by column, [n, W, H] C-contiguous -> COCO RLEs of the [H, W] masks."""
+    from pycocotools import mask as mask_util
+
+    if len(masks_t) == 0:
+        return []
+    masks = masks_t.transpose(2, 1, 0)  # [H, W, n] Fortran-contiguous: the layout pycocotools reads (no copy)
     rles = mask_util.encode(masks.view(np.uint8) if masks.dtype == bool else masks.astype(np.uint8, order="F"))
     for rle in rles:
         rle["counts"] = rle["counts"].decode("ascii")
@@ -137,48 +145,25 @@ class PredictionWriter:
 
 # -- the per-image driver -------------------------------------------------------------------
 
-class ImageMasks:
-    """One image's decoder-resolution masks, brought to the image size on demand.
-
-    Upsampling is per query, so a task that needs only some queries (panoptic:
-    the kept ones; instance: those in the top-k pairs) upsamples only those;
-    the result is identical to upsampling all of them and then selecting.
-    """
-
-    def __init__(self, masks: torch.Tensor, geometry: dict, out_hw, *, is_prob: bool, upsample: str = "logits"):
-        self.masks, self.geometry, self.out_hw = masks, geometry, tuple(int(v) for v in out_hw)  # [Q, h, w]
-        self.is_prob, self.upsample = is_prob, upsample
-        self._all: torch.Tensor | None = None
-
-    def select(self, index: torch.Tensor | None = None) -> torch.Tensor:
-        """Probabilities [n, H, W] of the queries ``index`` (all when None); read-only (may be shared)."""
-        if self._all is not None:
-            if index is None or _is_every_query(index, self._all.shape[0]):
-                return self._all  # no copy
-            return self._all.index_select(0, index.to(self._all.device))
-        if index is not None and index.numel() == 0:
-            return torch.zeros((0, *self.out_hw), device=self.masks.device)
-        masks = self.masks if index is None else self.masks[index.to(self.masks.device)]
-        out = inference.masks_to_image(masks, self.geometry, self.out_hw, is_prob=self.is_prob,
-                                       upsample=self.upsample)  # [n, H, W]
-        if index is None:
-            self._all = out
-        return out
-
-
-def _is_every_query(index: torch.Tensor, num_queries: int) -> bool:
-    """``index`` is 0..Q-1 in order (the callers pass sorted, distinct indices)."""
-    return index.numel() == num_queries and bool((index.cpu() == torch.arange(num_queries)).all())
-
-
 @dataclasses.dataclass
 class InferenceConfig:
-    """Mask2Former's test-time thresholds (DESIGN §8)."""
+    """Mask2Former's test-time thresholds (DESIGN §8) and how closely its post-processing is followed.
+
+    ``exact``: Mask2Former's post-processing as written (every query upsampled for semantic, two
+    resizes). Otherwise (default) the fast path: one resize per query, only the queries each task
+    can use (panoptic: above ``object_threshold``; semantic: :func:`inference.semantic_support`
+    with ``semantic_min_prob``; instance: those in the top-k pairs whose class probability is at
+    least ``instance_min_prob``, i.e. detections scored >= that; empty masks not upsampled), each
+    brought once.
+    """
 
     object_threshold: float = inference.OBJECT_THRESHOLD
     overlap_threshold: float = inference.OVERLAP_THRESHOLD
     topk: int = inference.TOPK_PER_IMAGE
     mask_upsample: str = "logits"  # cached masks: "logits" (probs -> logits first) | "probs"
+    exact: bool = False
+    semantic_min_prob: float = 0.05
+    instance_min_prob: float = 0.01
 
 
 class StreamingEvaluation:
@@ -201,38 +186,86 @@ class StreamingEvaluation:
         self.results: list[dict] = []
         self.writer = PredictionWriter(pred_dir, self.categories) if pred_dir else None
         self.num_images = 0
+        self.last_predictions: dict = {}  # the last image's predictions, by task (for agreement checks)
 
     def process(self, gt: GroundTruthImage, class_probs: torch.Tensor, masks: ImageMasks) -> None:
         """class_probs [Q, K+1]; masks: the image's masks (brought to masks.out_hw = the GT size)."""
         if masks.out_hw != tuple(gt.ids.shape):
             raise ZsError(f"image {gt.image_id}: masks are for size {masks.out_hw}, "
                           f"ground truth {gt.file_name} is {gt.ids.shape}")
-        if "semantic" in self.tasks:
+        self.last_predictions = {}
+        masks.fast = not self.infer.exact  # the inference config decides how masks reach the image size
+        if self.infer.exact and "semantic" in self.tasks:
             masks.select()  # every query is needed: upsample once, the other tasks index into it
+        elif not self.infer.exact:
+            masks.hold(self._fast_queries(class_probs, masks))  # each needed query brought once
         if "panoptic" in self.tasks:
             self._process_panoptic(gt, class_probs, masks)
         if "semantic" in self.tasks:
-            self._process_semantic(gt, class_probs, masks.select())
+            self._process_semantic(gt, class_probs, masks)
         if "instance" in self.tasks:
             self._process_instance(gt, class_probs, masks)
         self.num_images += 1
 
-    def _process_panoptic(self, gt, class_probs, masks: ImageMasks) -> None:
+    def _kept_queries(self, class_probs) -> torch.Tensor:
+        """Queries panoptic inference keeps (score above the threshold, not no-object); sorted [n]."""
         scores, labels = class_probs.max(-1)  # [Q]
-        keep = torch.nonzero(labels.ne(class_probs.shape[1] - 1) & (scores > self.infer.object_threshold))[:, 0]
+        return torch.nonzero(labels.ne(class_probs.shape[1] - 1) & (scores > self.infer.object_threshold))[:, 0]
+
+    def _instance_queries(self, class_probs) -> torch.Tensor:
+        """Queries in the top-k (query, class) pairs over all K classes; sorted [t]."""
+        k = min(self.infer.topk, class_probs[:, :-1].numel())
+        return torch.unique(class_probs[:, :-1].flatten().topk(k).indices // (class_probs.shape[1] - 1))
+
+    def _instance_pairs(self, class_probs):
+        """The top-k (query, class) pairs, things only: (top queries [t], class prob [n], label [n], position in
+        top [n]). The fast path drops pairs whose class probability is below ``instance_min_prob``."""
+        top = self._instance_queries(class_probs)  # [t]
+        scores, labels, queries = inference.instance_candidates(class_probs[top], self.isthing.to(class_probs.device),
+                                                                topk=self.infer.topk)  # [n] each
+        if not self.infer.exact:
+            keep = scores >= self.infer.instance_min_prob
+            scores, labels, queries = scores[keep], labels[keep], queries[keep]
+        return top, scores, labels, queries
+
+    def _fast_queries(self, class_probs, masks: ImageMasks) -> torch.Tensor:
+        """The union of the queries the requested tasks use on the fast path; sorted [n]."""
+        parts = [torch.zeros(0, dtype=torch.long, device=class_probs.device)]
+        if "panoptic" in self.tasks:
+            parts.append(self._kept_queries(class_probs))
+        if "semantic" in self.tasks:
+            parts.append(inference.semantic_support(class_probs, self.infer.semantic_min_prob)[0])
+        if "instance" in self.tasks:
+            top, _, _, queries = self._instance_pairs(class_probs)
+            used = top[torch.unique(queries)]  # [u] queries of the pairs kept
+            parts.append(used[masks.nonempty(used).to(used.device)])  # an empty mask needs no upsampling
+        return torch.unique(torch.cat(parts))
+
+    def _process_panoptic(self, gt, class_probs, masks: ImageMasks) -> None:
+        keep = self._kept_queries(class_probs)
         seg, segments = inference.panoptic_inference(  # the same queries pass its own filter again
             class_probs[keep], masks.select(keep), self.isthing.to(class_probs.device),
             object_threshold=self.infer.object_threshold, overlap_threshold=self.infer.overlap_threshold)
         seg = seg.cpu().numpy()  # [H, W]
         pred = [{"id": s["id"], "category_id": self.vocab.ids[s["label"]], "isthing": int(s["isthing"]),
                  "area": s["area"], "score": s["score"]} for s in segments]
+        self.last_predictions["panoptic"] = (seg, pred)
         self.panoptic.process(gt.ids, gt.segments, seg, pred, image_id=gt.image_id)
         if self.writer:
             self.writer.write_panoptic(gt.image_id, gt.file_name, seg, pred)
 
-    def _process_semantic(self, gt, class_probs, mask_probs) -> None:
-        sem = inference.semantic_inference(class_probs, mask_probs)  # [K, H, W]
-        pred = sem.max(0).indices.cpu().numpy()  # [H, W] (first max, as argmax; several times faster on CPU)
+    def _process_semantic(self, gt, class_probs, masks: ImageMasks) -> None:
+        if self.infer.exact:
+            sem = inference.semantic_inference(class_probs, masks.select())  # [K, H, W]
+            pred = sem.max(0).indices.cpu().numpy()  # [H, W] (first max, as argmax; several times faster on CPU)
+        else:  # the support's terms, as one [k, n] x [n, H*W] product over the held queries (others weigh 0)
+            queries, classes = inference.semantic_support(class_probs, self.infer.semantic_min_prob)  # [q], [k]
+            held_index, held = masks.held()  # [n], [n, H, W]
+            weights = torch.zeros(len(held_index), len(classes), device=class_probs.device)  # [n, k]
+            pos = masks.held_positions(queries).to(class_probs.device)
+            weights[pos] = class_probs[queries][:, classes].float()
+            pred = inference.semantic_labels(weights, held, classes).cpu().numpy()
+        self.last_predictions["semantic"] = pred
         self.semantic.process(semantic_ground_truth(gt, self.index_of_id), pred)
         if self.writer:
             self.writer.write_semantic(gt.file_name, pred)
@@ -251,19 +284,31 @@ class StreamingEvaluation:
 
     def _instance_predictions(self, image_id: int, class_probs, masks: ImageMasks) -> None:
         """``instance_inference`` on the queries in the top-k pairs, each query's mask scored and RLE-encoded once."""
-        k = min(self.infer.topk, class_probs[:, :-1].numel())
-        top = torch.unique(class_probs[:, :-1].flatten().topk(k).indices // (class_probs.shape[1] - 1))  # queries
-        scores, labels, queries = inference.instance_candidates(class_probs[top], self.isthing.to(class_probs.device),
-                                                                topk=self.infer.topk)  # [n] each
+        top, scores, labels, queries = self._instance_pairs(class_probs)  # [t], [n] each
         uniq, inverse = torch.unique(queries, return_inverse=True)  # [u] (positions in top), [n]
-        probs = masks.select(top)  # [t, H, W] (upsampling the same query set always gives the same bits)
-        if len(uniq) < len(top):
-            probs = probs[uniq.to(probs.device)]  # [u, H, W]
-        binary, mask_scores = inference.instance_mask_scores(probs)  # [u, H, W] bool, [u]
+        if self.infer.exact:
+            probs = masks.select(top)  # [t, H, W] (upsampling the same query set always gives the same bits)
+            if len(uniq) < len(top):
+                probs = probs[uniq.to(probs.device)]  # [u, H, W]
+            binary, mask_scores = inference.instance_mask_scores(probs)  # [u, H, W] bool, [u]
+            binary_t = binary.transpose(1, 2).contiguous()  # [u, W, H]
+        else:  # queries with an empty mask (score 0) were not brought to the image size
+            uq = top[uniq.to(top.device)]  # [u] query indices
+            full = masks.nonempty(uq)  # [u]
+            binary_t = torch.zeros((len(uq), *masks.out_hw[::-1]), dtype=torch.bool)  # [u, W, H]
+            mask_scores = torch.zeros(len(uq), device=class_probs.device)
+            if bool(full.any()):
+                b, sc = masks.held_instance_masks(uq[full.to(uq.device)])
+                binary_t[full], mask_scores[full.to(mask_scores.device)] = b.cpu(), sc.to(mask_scores.device)
         final = scores * mask_scores[inverse]  # [n]
         order = final.argsort(descending=True, stable=True)
-        rles = encode_rle(binary.cpu().numpy())
+        binary_t = binary_t.cpu().numpy()  # [u, W, H]
+        rles = encode_rle_columns(binary_t)
         labels, inverse, final = labels[order].tolist(), inverse[order].tolist(), final[order].tolist()
+        query_of = top[uniq.to(top.device)].tolist()  # [u] the query of each mask row
+        self.last_predictions["instance"] = {"masks": binary_t.transpose(0, 2, 1),  # [u, H, W] view
+                                             "pairs": [(query_of[u], label, u, score)
+                                                       for label, u, score in zip(labels, inverse, final)]}
         for label, u, score in zip(labels, inverse, final):
             self.results.append({"image_id": image_id, "category_id": self.vocab.ids[label],
                                  "segmentation": dict(rles[u]), "score": score})

@@ -197,7 +197,10 @@ def _best_run(runs: list[dict]) -> dict:
 def run_evaluate(params, inputs, out: Path, ctx):
     from zs.evaluate.run import EvaluateConfig, evaluate
 
+    from zs.evaluate.streaming import InferenceConfig
+
     tasks = tuple(params["tasks"])
+    infer = InferenceConfig(exact=bool(params["exact"]))
     if params["full_image"]:
         cand = inputs.get("candidates") or []
         best = _best_run(cand) if cand else None
@@ -210,13 +213,13 @@ def run_evaluate(params, inputs, out: Path, ctx):
         cfg = EvaluateConfig(head=head, out=str(out / "run"), full_image=True, segmenter=_segmenter(params, inputs),
                              images=val["images"], json=val["json"], png=val["png"], vocab=str(out / "vocab.json"),
                              tasks=tasks, limit=params.get("limit"), device=_device(params, ctx),
-                             seed=params["seed"], progress=ctx.progress)
+                             seed=params["seed"], progress=ctx.progress, infer=infer)
         evaluate(cfg)
         return {"run": str(out / "run"), "head": head, "picked": best["name"] if best else None}
     head = inputs["head"]["head"]
     cfg = EvaluateConfig(head=head, out=str(out / "run"), store=_store_of(inputs["store"]), tasks=tasks,
                          limit=params.get("limit"), device=_device(params, ctx), seed=params["seed"],
-                         progress=ctx.progress)
+                         progress=ctx.progress, infer=infer)
     evaluate(cfg)
     return {"run": str(out / "run"), "head": head}
 
@@ -324,8 +327,9 @@ STAGE_TYPES: dict[str, StageType] = {
     "evaluate": StageType(
         run_evaluate,
         {"tasks": (L, ["panoptic", "semantic", "instance"]), "full_image": (B, False), "segmenter": (S, "builtin"),
-         "limit": (I, None), "seed": (I, 0), "device": (S, None)},
+         "limit": (I, None), "seed": (I, 0), "device": (S, None), "exact": (B, False)},
         {"store": True, "head": False, "candidates": False, "segmenter": False}, path_params=("segmenter",),
+        version=2,  # 2: fast post-processing by default ("exact": Mask2Former's as written)
     ),
     "diagnose": StageType(
         run_diagnose, {"per_class": (I, 200), "seed": (I, 0), "device": (S, None)},

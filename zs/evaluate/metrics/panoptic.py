@@ -20,6 +20,7 @@ merge with ``+=`` in any order (float sums differ by ~1e-16).
 from __future__ import annotations
 
 import dataclasses
+import threading
 from collections import Counter, defaultdict
 from typing import Iterable, Sequence
 
@@ -91,25 +92,63 @@ def _check_segments(segments: Sequence[dict], categories: set[int], what: str) -
 def _intersections(gt_ids, gt_keys, pred_ids, pred_keys, what):
     """Intersection counts [1+G, 1+P] between GT and predicted segments (row/col 0 = VOID).
 
-    As panopticapi: one ``np.unique`` over ``gt·2^24 + pred``. An id in a map
-    but not in its segments_info raises ZsError.
+    The same counts as panopticapi's ``np.unique`` over ``gt·2^24 + pred``, without sorting: each
+    map's ids become row/column indices through a lookup table (1 + position in ``[VOID, *keys]``,
+    0 for an id that is not a segment), and one ``bincount`` over ``row·(2+P) + col`` counts the
+    pairs; the counts of row or column 0 are the pixels of unknown ids (ZsError), the rest is the
+    matrix.
     """
-    for ids, side in ((gt_ids, "ground truth"), (pred_ids, "prediction")):
-        if ids.size and (int(ids.max()) >= OFFSET or int(ids.min()) < 0):
-            raise ZsError(f"{what} ({side}): segment ids must lie in [0, 2^24)")
-    combined = gt_ids.astype(np.uint64).reshape(-1) * OFFSET + pred_ids.astype(np.uint64).reshape(-1)  # [P]
-    pairs, counts = np.unique(combined, return_counts=True)  # [U], [U]
-    row = {k: i for i, k in enumerate([VOID, *gt_keys])}
-    col = {k: j for j, k in enumerate([VOID, *pred_keys])}
-    inter = np.zeros((len(row), len(col)), dtype=np.int64)  # [1+G, 1+P]
-    for pair, count in zip(pairs.tolist(), counts.tolist()):
-        g, p = divmod(pair, OFFSET)
-        if g not in row:
-            raise ZsError(f"{what} (ground truth): segment id {g} is in the PNG but not in segments_info")
-        if p not in col:
-            raise ZsError(f"{what} (prediction): segment id {p} is in the PNG but not in segments_info")
-        inter[row[g], col[p]] = count
-    return inter
+    gt_flat, pred_flat = _flat_ids(gt_ids, f"{what} (ground truth)"), _flat_ids(pred_ids, f"{what} (prediction)")
+    rows = _segment_index(gt_flat, gt_keys, f"{what} (ground truth)")  # [N] in 0..G+1
+    cols = _segment_index(pred_flat, pred_keys, f"{what} (prediction)")  # [N] in 0..P+1
+    shape = (len(gt_keys) + 2, len(pred_keys) + 2)
+    pairs = np.multiply(rows, shape[1], dtype=np.int64)  # [N]
+    pairs += cols
+    counts = np.bincount(pairs, minlength=shape[0] * shape[1]).reshape(shape)  # [2+G, 2+P]
+    for flat, index, unknown, side in ((gt_flat, rows, counts[0].sum(), "ground truth"),
+                                       (pred_flat, cols, counts[:, 0].sum(), "prediction")):
+        if unknown:
+            raise ZsError(f"{what} ({side}): segment id {int(flat[np.argmax(index == 0)])} is in the PNG but "
+                          f"not in segments_info")
+    return counts[1:, 1:]  # [1+G, 1+P] int64
+
+
+_LUT = threading.local()
+
+
+def _lookup_table() -> np.ndarray:
+    """This thread's id -> 1 + index table over all 2^24 ids (int32, 0 = not a segment; zero pages are not
+    touched until written); reset after each use."""
+    lut = getattr(_LUT, "table", None)
+    if lut is None:
+        lut = _LUT.table = np.zeros(OFFSET, dtype=np.int32)
+    return lut
+
+
+def _flat_ids(ids, what: str) -> np.ndarray:
+    """[H, W] integer ids -> [H*W]; ZsError unless all lie in [0, 2^24) (checked by the table lookup for
+    unsigned maps)."""
+    flat = np.asarray(ids).reshape(-1)
+    if flat.dtype.kind not in "iu":
+        raise ZsError(f"{what}: segment ids must be integers, got {flat.dtype}")
+    if flat.size and flat.dtype.kind == "i" and int(flat.min()) < 0:
+        raise ZsError(f"{what}: segment ids must lie in [0, 2^24)")
+    return flat
+
+
+def _segment_index(flat: np.ndarray, keys: Sequence[int], what: str) -> np.ndarray:
+    """Segment ids [N] -> [N] int32: 1 for VOID, 1 + i for ``keys[i - 1]``, 0 for any other id."""
+    table = np.asarray([VOID, *keys], dtype=np.int64)
+    if table.size and (int(table.min()) < 0 or int(table.max()) >= OFFSET):
+        raise ZsError(f"{what}: segments_info ids must lie in [0, 2^24)")
+    lut = _lookup_table()
+    lut[table] = np.arange(1, len(table) + 1, dtype=np.int32)
+    try:
+        return lut[flat]  # [N]
+    except IndexError:
+        raise ZsError(f"{what}: segment ids must lie in [0, 2^24)") from None
+    finally:
+        lut[table] = 0
 
 
 def image_pq_stat(

@@ -30,14 +30,36 @@ def rgb2id(rgb: np.ndarray) -> np.ndarray:
 
 
 def read_panoptic_png(path: str | os.PathLike) -> np.ndarray:
-    """A COCO panoptic PNG -> segment ids [H, W] uint32; ZsError if missing/unreadable."""
+    """A COCO panoptic PNG -> segment ids [H, W] uint32; ZsError if missing/unreadable.
+
+    Decoded with libspng (``pyspng``, about 2x faster than Pillow here) to 4 bytes a pixel,
+    R, G, B, A, read as one little-endian uint32 with the alpha byte masked off; a file that
+    libspng refuses is read with Pillow (any image Pillow reads, as before).
+    """
+    import pyspng
+
+    try:
+        with open(path, "rb") as f:
+            data = f.read()
+    except FileNotFoundError:
+        raise ZsError(f"{path}: prediction/ground-truth PNG not found") from None
+    except OSError as e:
+        raise ZsError(f"{path}: not a readable PNG ({e})") from None
+    try:
+        rgba = pyspng.load(data, "RGBA")  # [H, W, 4] uint8
+    except Exception:  # noqa: BLE001 (libspng's errors are plain RuntimeErrors/ValueErrors): try Pillow
+        return _read_with_pillow(path)
+    if rgba.dtype != np.uint8 or rgba.ndim != 3 or rgba.shape[2] != 4:
+        return _read_with_pillow(path)
+    return np.ascontiguousarray(rgba).view("<u4")[..., 0] & np.uint32(0xFFFFFF)  # R + 256·G + 256²·B
+
+
+def _read_with_pillow(path) -> np.ndarray:
     from PIL import Image
 
     try:
         with Image.open(path) as im:
             arr = np.asarray(im.convert("RGB"))  # [H, W, 3]
-    except FileNotFoundError:
-        raise ZsError(f"{path}: prediction/ground-truth PNG not found") from None
     except OSError as e:
         raise ZsError(f"{path}: not a readable PNG ({e})") from None
     return rgb2id(arr)
@@ -81,8 +103,8 @@ def chunk_pq_stat(pairs: list[tuple[dict, dict]], gt_folder: str, pred_folder: s
     cats = set(int(c) for c in category_ids)
     stat = PQStat()
     for gt_ann, pred_ann in pairs:
-        pred_path = Path(pred_folder) / pred_ann["file_name"]
-        gt_ids = read_panoptic_png(Path(gt_folder) / gt_ann["file_name"])
+        pred_path = os.path.join(pred_folder, pred_ann["file_name"])
+        gt_ids = read_panoptic_png(os.path.join(gt_folder, gt_ann["file_name"]))
         pred_ids = read_panoptic_png(pred_path)
         stat += image_pq_stat(gt_ids, gt_ann["segments_info"], pred_ids, pred_ann["segments_info"], cats,
                               what=f"{pred_path} (image_id {gt_ann['image_id']})")
