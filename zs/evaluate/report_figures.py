@@ -7,7 +7,6 @@ sample std over each row's runs) and the runs' ``metrics.json``.
 
 from __future__ import annotations
 
-from pathlib import Path
 
 from zs.evaluate.report_batch import cell, mean_std
 
