@@ -109,3 +109,14 @@ def test_extra_shapes_and_patterns_render_distinct_masks():
         for b in masks:
             if a < b:
                 assert (masks[a] ^ masks[b]).sum() > 0.1 * min(areas[a], areas[b]), (a, b)
+
+
+@pytest.mark.parametrize("name", ["world_A.json", "world_D.json"])
+def test_the_logged_candidate_worlds_are_honest(name):
+    from pathlib import Path
+
+    from zs.synth.world_config import read_world_config
+
+    w = read_world_config(Path(__file__).resolve().parents[2] / "docs" / "synth_worlds" / name)
+    unseen = len(w.vocabulary.unseen_indices)
+    assert 1 / 7 <= unseen / len(w.classes) <= 1 / 5  # about one class in six is unseen
