@@ -111,7 +111,7 @@ def test_extra_shapes_and_patterns_render_distinct_masks():
                 assert (masks[a] ^ masks[b]).sum() > 0.1 * min(areas[a], areas[b]), (a, b)
 
 
-@pytest.mark.parametrize("name", ["world_A.json", "world_D.json"])
+@pytest.mark.parametrize("name", ["world_A.json", "world_D.json", "world_E.json"])
 def test_the_logged_candidate_worlds_are_honest(name):
     from pathlib import Path
 
