@@ -50,6 +50,8 @@ def test_all_figures_are_computed_and_an_untrained_segmenter_fails(world, tmp_pa
     assert crit["3_honest_zero_shot"]["pass"] and crit["4_size"]["pass"]
     assert res["pass"] is False and "all criteria: FAIL" in r.output
     assert res["world"]["unseen"] == 3
+    r = run_cli(["synth-criteria", "--data", data, "--text", "semantic", "--no-progress"])  # shipped: other world
+    assert r.exit_code != 0 and "are not the" in str(r.exception)
 
 
 def test_probe_passes_with_text_that_predicts_centres_and_fails_with_noise(world):
