@@ -107,9 +107,9 @@ def test_cli_refuses_an_impossible_split(tmp_path):
     (tmp_path / "c.json").write_text(json.dumps(classes))
     r = run_cli(["synth", "--out", tmp_path / "o", "--classes", tmp_path / "c.json", "--no-progress"])
     assert isinstance(r.exception, ZsError) and "no unseen class" in str(r.exception)
-    classes[0]["seen"] = False  # red circle unseen: red and circle are still shown by seen classes
+    classes[3]["seen"] = False  # red square unseen: red and square are still shown by two seen classes each
     (tmp_path / "c.json").write_text(json.dumps(classes))
     r = run_cli(["synth", "--out", tmp_path / "o", "--classes", tmp_path / "c.json", "--train", 2, "--val", 2,
                  "--no-progress"])
     assert r.exit_code == 0, r.output
-    assert json.loads((tmp_path / "o" / "vocab.json").read_text())["categories"][0]["seen"] is False
+    assert json.loads((tmp_path / "o" / "vocab.json").read_text())["categories"][3]["seen"] is False

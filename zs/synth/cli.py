@@ -15,13 +15,21 @@ _D = SynthConfig()
 @click.option("--size", default=_D.size, show_default=True, type=int, help="Image side in pixels.")
 @click.option("--classes", "classes_file", default=None, type=click.Path(exists=True, dir_okay=False),
               help="JSON list of {name, attributes, seen} replacing the default classes (docs/synth.md).")
+@click.option("--world-config", "world_config", default=None, type=click.Path(exists=True, dir_okay=False),
+              help="JSON/YAML world configuration: attribute values, unseen combinations, render settings "
+                   "(docs/synth.md).")
 @click.option("--progress/--no-progress", default=True, show_default=True)
-def synth_cmd(out, seed, n_train, n_val, size, classes_file, progress):
+def synth_cmd(out, seed, n_train, n_val, size, classes_file, world_config, progress):
     """Write the synthetic world as a COCO panoptic dataset (+ vocab.json, semantic.npy, world.json)."""
+    from zs.errors import ConfigError
     from zs.synth.dataset import write_synth
     from zs.synth.world import read_classes_file
+    from zs.synth.world_config import read_world_config
 
+    if classes_file and world_config:
+        raise ConfigError("--classes and --world-config: give one of them")
     world = read_classes_file(classes_file) if classes_file else None
+    world = read_world_config(world_config) if world_config else world
     cfg = SynthConfig(seed=seed, train=n_train, val=n_val, size=size)
     path = write_synth(out, cfg, world, progress=progress)
     click.echo(f"wrote {path}")
@@ -65,13 +73,17 @@ def train_segmenter_cmd(data, config, out, split, vocab_path, steps, batch_size,
 @click.option("--steps", default=None, type=int, help="Training steps (default 1500).")
 @click.option("--images", default=None, type=int,
               help="Rendered open-world images to crop, one crop per segment (default 3000).")
+@click.option("--data", default=None, type=click.Path(exists=True, file_okay=False),
+              help="A `zs synth` folder whose attribute values and render settings make the open world "
+                   "(default: the default world).")
 @click.option("--seed", default=0, show_default=True, type=int)
 @click.option("--device", default="auto", show_default=True, help="auto | cpu | cuda[:N]")
 @click.option("--progress/--no-progress", default=True, show_default=True)
-def pretrain_backbone_cmd(out, config, steps, images, seed, device, progress):
+def pretrain_backbone_cmd(out, config, steps, images, data, seed, device, progress):
     """Pre-train a segmenter backbone on crops of every attribute combination (the world's ImageNet)."""
     import dataclasses
 
+    from zs.synth.dataset import load_world
     from zs.synth.pretrain import PretrainConfig, pretrain_backbone
     from zs.synth.segmenter_config import load_segmenter_config
 
@@ -79,7 +91,7 @@ def pretrain_backbone_cmd(out, config, steps, images, seed, device, progress):
     if any(v < 1 for v in overrides.values()):
         raise click.BadParameter(f"must be >= 1, got {overrides}")
     m = pretrain_backbone(out, load_segmenter_config(config), dataclasses.replace(PretrainConfig(), **overrides),
-                          seed=seed, device=device, progress=progress)
+                          seed=seed, device=device, progress=progress, world=load_world(data) if data else None)
     click.echo(f"held-out crop accuracy {m['held_out_accuracy']:.3f} ({m['held_out_crops']} crops) ; wrote {out}/backbone.pt")
 
 
@@ -143,4 +155,51 @@ def synth_quality_cmd(data, segmenter, clip_dir, split, limit, object_threshold,
         click.echo(f"wrote {out}")
 
 
-commands: list = [synth_cmd, pretrain_backbone_cmd, train_segmenter_cmd, train_clip_cmd, synth_quality_cmd]
+@click.command("synth-criteria")
+@click.option("--data", required=True, type=click.Path(exists=True, file_okay=False), help="A `zs synth` output folder.")
+@click.option("--segmenter", default=None, type=click.Path(exists=True, file_okay=False),
+              help="Segmenter directory trained on DATA's seen classes (default: the shipped one).")
+@click.option("--text", "text_source", default="clip", show_default=True, type=click.Choice(["clip", "semantic"]),
+              help="Text embeddings: the tiny CLIP's text tower (PADing prompts) or DATA/semantic.npy (attribute codes).")
+@click.option("--clip", "clip_dir", default=None, type=click.Path(exists=True, file_okay=False),
+              help="Tiny CLIP folder for --text clip (default: the shipped one).")
+@click.option("--split", default="val", show_default=True)
+@click.option("--limit", default=None, type=int, help="Only the first N images (quick checks).")
+@click.option("--out", default=None, type=click.Path(dir_okay=False), help="Write every figure as JSON here.")
+@click.option("--device", default="cpu", show_default=True)
+@click.option("--progress/--no-progress", default=True, show_default=True)
+def synth_criteria_cmd(data, segmenter, text_source, clip_dir, split, limit, out, device, progress):
+    """The world-selection criteria: transfer probe, seen segmenter, honesty, size; each with pass/fail."""
+    from zs.manifest import write_json_atomic
+    from zs.synth.assets import ASSETS, default_segmenter_path
+    from zs.synth.criteria import world_criteria
+
+    if limit is not None and limit < 1:
+        raise click.BadParameter(f"--limit {limit}: must be >= 1")
+    if text_source == "clip" and clip_dir is None:
+        clip_dir = ASSETS / "synth_clip"
+    res = world_criteria(data, segmenter or default_segmenter_path(), text_source=text_source,
+                         clip_dir=clip_dir if text_source == "clip" else None, split=split, device=device,
+                         limit=limit, progress=progress)
+    for name, c in res["criteria"].items():
+        click.echo(f"{name:22s} {'PASS' if c['pass'] else 'FAIL'}  {_criterion_line(name, c)}")
+    click.echo(f"all criteria: {'PASS' if res['pass'] else 'FAIL'}")
+    if out:
+        write_json_atomic(out, res)
+        click.echo(f"wrote {out}")
+
+
+def _criterion_line(name: str, c: dict) -> str:
+    if name.startswith("1"):
+        return f"probe {c['probe']:.3f} vs oracle {c['oracle']:.3f} (needs >= {c['needs']['probe_at_least']:.3f})"
+    if name.startswith("2"):
+        attrs = ", ".join(f"{k} {a['accuracy']:.3f}/{a['needs']:.2f}" for k, a in c["attributes"].items())
+        return (f"seen PQ {c['seen_pq']['value']:.1f} (>= 45), unseen recall {c['unseen_mask_recall']['value']:.3f} "
+                f"(>= 0.80), {attrs}")
+    if name.startswith("3"):
+        return ", ".join(f"{k} {'ok' if v['pass'] else 'FAIL'}" for k, v in c.items() if isinstance(v, dict))
+    return f"{c['bytes'] / 1e6:.1f} MB (<= 20)"
+
+
+commands: list = [synth_cmd, pretrain_backbone_cmd, train_segmenter_cmd, train_clip_cmd, synth_quality_cmd,
+                  synth_criteria_cmd]

@@ -31,15 +31,7 @@ import numpy as np
 from zs.errors import ConfigError, ZsError
 from zs.manifest import make_manifest, write_json_atomic
 from zs.synth.dataset import load_world
-from zs.synth.world import (
-    COLOURS,
-    DIRECTIONS,
-    PATTERNS,
-    SHAPES,
-    World,
-    WorldClass,
-    caption,
-)
+from zs.synth.world import World, WorldClass, build_world, caption
 
 log = logging.getLogger(__name__)
 
@@ -218,12 +210,17 @@ def _target(world: World, sets: dict, k: int, key: str) -> int:
     return caption_targets(world, sets, k)[key]
 
 
-def open_world() -> World:
-    """Every shape x colour and pattern x direction combination (all 'seen'): the CLIP's 'web'."""
-    things = [(f"{c} {s}", {"shape": s, "colour": c}) for s in SHAPES for c in COLOURS]
-    stuff = [(f"{d} {p}", {"pattern": p, "direction": d}) for p in PATTERNS for d in DIRECTIONS]
+def open_world(world: World | None = None) -> World:
+    """Every shape x colour and pattern x direction combination of ``world``'s values (all 'seen'): the CLIP's 'web'.
+
+    Default: the default world's values. The result keeps ``world``'s render settings.
+    """
+    world = world or build_world()
+    val = world.values
+    things = [(f"{c} {s}", {"shape": s, "colour": c}) for s in val["shape"] for c in val["colour"]]
+    stuff = [(f"{d} {p}", {"pattern": p, "direction": d}) for p in val["pattern"] for d in val["direction"]]
     classes = [WorldClass(i + 1, n, "shape" in a, True, a) for i, (n, a) in enumerate(things + stuff)]
-    return World(tuple(classes))
+    return World(tuple(classes), render=dict(world.render))
 
 
 def rendered_crops(world: World, n_images: int, size: int, seed: int):
@@ -233,7 +230,7 @@ def rendered_crops(world: World, n_images: int, size: int, seed: int):
     crops, labels = [], []
     for i in range(n_images):
         rng = np.random.default_rng([seed, 99, i])
-        image, ids, segments = render_image(world.things(), world.stuff(), RenderConfig(size=size), rng)
+        image, ids, segments = render_image(world.things(), world.stuff(), RenderConfig(size=size, **world.render), rng)
         for s in segments:
             crops.append(random_crop_view(image, ids == s["id"], size, rng))
             labels.append(s["category_id"] - 1)
@@ -244,7 +241,7 @@ def _training_crops(world: World, data_dir, cfg: ClipTrainConfig, seed: int):
     """(training world, crops, labels) for ``cfg.data``: 'open' (all combinations) or 'seen' (train split)."""
     size = CLIP_CONFIG["vision_cfg"]["image_size"]
     if cfg.data == "open":
-        w = open_world()
+        w = open_world(world)
         return (w, *rendered_crops(w, cfg.open_images, size, seed))
     if cfg.data != "seen":
         raise ConfigError(f"ClipTrainConfig.data={cfg.data!r}: expected 'open' or 'seen'")

@@ -77,7 +77,7 @@ def _write_split(out: Path, split: str, n: int, world: World, cfg: SynthConfig, 
     """Render ``n`` images of one split; returns the panoptic JSON dict (also written)."""
     things = world.things(seen=True if split == "train" else None)
     stuff = world.stuff(seen=True if split == "train" else None)
-    rcfg = RenderConfig(size=cfg.size)
+    rcfg = RenderConfig(size=cfg.size, **world.render)
     (out / split / "images").mkdir(parents=True, exist_ok=True)
     (out / split / "panoptic").mkdir(parents=True, exist_ok=True)
     images, annotations = [], []
@@ -132,7 +132,7 @@ def _world_doc(world: World, cfg: SynthConfig) -> dict:
         "kind": WORLD_KIND,
         "seed": cfg.seed,
         "sizes": {"train": cfg.train, "val": cfg.val, "image": cfg.size},
-        "render": dataclasses.asdict(RenderConfig(size=cfg.size)),
+        "render": dataclasses.asdict(RenderConfig(size=cfg.size, **world.render)),
         "semantic": {"dim": world.semantic_dim, "noise": world.semantic_noise, "file": "semantic.npy"},
         "captions": [caption(c) for c in world.classes],
         "seen_attribute_counts": attribute_ambiguity(world),
@@ -146,4 +146,6 @@ def load_world(data_dir: str | Path) -> World:
     if doc.get("kind") != WORLD_KIND:
         raise ZsError(f"{data_dir}/world.json: not a zs synth world (kind={doc.get('kind')!r})")
     classes = [(c["name"], c["attributes"], c["seen"]) for c in doc["classes"]]
-    return build_world(classes, doc["semantic_dim"], doc["semantic_noise"])
+    default = dataclasses.asdict(RenderConfig())
+    render = {k: v for k, v in doc.get("render", {}).items() if k != "size" and k in default and v != default[k]}
+    return build_world(classes, doc["semantic_dim"], doc["semantic_noise"], render)

@@ -70,9 +70,12 @@ def _normalise(crops: np.ndarray) -> np.ndarray:
 
 def pretrain_backbone(
     out: str | Path, seg_cfg: SegmenterConfig, cfg: PretrainConfig = PretrainConfig(), *, seed: int = 0,
-    device: str = "auto", progress: bool = False,
+    device: str = "auto", progress: bool = False, world=None,
 ) -> dict:
-    """Train the backbone on open-world crops; write ``out/backbone.pt`` + manifest. Returns the metrics."""
+    """Train the backbone on open-world crops; write ``out/backbone.pt`` + manifest. Returns the metrics.
+
+    ``world``: the World whose attribute values and render settings make the open world (default: the default one).
+    """
     from tqdm import tqdm
 
     from zs.runtime import resolve_device, seed_everything
@@ -85,7 +88,7 @@ def pretrain_backbone(
         raise ZsError(f"--out {out}: already holds {BACKBONE_FILE}; choose a new folder")
     dev = resolve_device(device)
     seed_everything(seed)
-    world = open_world()
+    world = open_world(world)
     crops, labels = rendered_crops(world, cfg.images, cfg.crop_size, seed)  # [N,S,S,3], [N]
     held = np.arange(len(labels)) % 10 == 0  # every 10th crop held out to report accuracy
     x = torch.from_numpy(_normalise(crops))

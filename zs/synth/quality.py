@@ -23,7 +23,15 @@ from zs.synth.world import World
 
 log = logging.getLogger(__name__)
 
-ATTRIBUTE_CHANCE = {"shape": 1 / 4, "colour": 1 / 4, "pattern": 1 / 3, "direction": 1 / 3, "texture": 1 / 9}
+
+
+def attribute_chance(world: World) -> dict[str, float]:
+    """Chance accuracy of each attribute figure: 1 / number of the world's values (texture: pattern x direction)."""
+    val = world.values
+    chance = {k: 1 / len(v) for k, v in val.items() if v}
+    chance["texture"] = chance["pattern"] * chance["direction"]
+    chance["class"] = 1 / len(world.classes)
+    return chance
 
 
 def best_query_iou(binary, gt_mask):
@@ -135,6 +143,6 @@ def segmenter_quality(
         "object_threshold": object_threshold,
         "pq": {k: pq.get(k) for k in ("all", "things", "stuff", "seen", "unseen", "hm", "seen_things", "seen_stuff")},
         "seen_accuracy": acc.summary(),
-        "chance": ATTRIBUTE_CHANCE,
+        "chance": attribute_chance(world),
         f"mask_recall_iou>={iou_threshold:.2f}": recall.summary(),
     }

@@ -12,7 +12,7 @@ import dataclasses
 
 import numpy as np
 
-from zs.synth.world import COLOURS, WorldClass
+from zs.synth.world import ALL_COLOURS, WorldClass
 
 
 @dataclasses.dataclass(frozen=True)
@@ -59,13 +59,23 @@ def render_texture(cls: WorldClass, size: int, rng) -> np.ndarray:
     across, along = _direction_coords(cls.attributes["direction"], xs, ys, rng)
     period = rng.uniform(0.09, 0.15) * size
     phase = rng.uniform(0, 2 * np.pi)
-    if cls.attributes["pattern"] == "waves":
+    pattern = cls.attributes["pattern"]
+    if pattern == "waves":
         amp, wavelength = rng.uniform(0.35, 0.6) * period, rng.uniform(0.25, 0.4) * size
         across = across + amp * np.sin(2 * np.pi * along / wavelength + rng.uniform(0, 2 * np.pi))
+    if pattern == "zigzag":  # lines bent into a triangle wave (sharp corners, shorter than waves)
+        amp, wavelength = rng.uniform(0.35, 0.6) * period, rng.uniform(0.12, 0.2) * size
+        t = along / wavelength + rng.random()
+        across = across + amp * (4 * np.abs(t - np.floor(t + 0.5)) - 1)
     band = np.sin(2 * np.pi * across / period + phase) > 0  # [H,W] bool
-    if cls.attributes["pattern"] == "dashes":  # lines broken into dashes along their direction
+    if pattern == "dashes":  # lines broken into dashes along their direction
         dash = rng.uniform(2.5, 3.5) * period
         band &= np.sin(2 * np.pi * along / dash + rng.uniform(0, 2 * np.pi)) > -0.6
+    if pattern == "dots":  # rows of round dots, twice as dense along the row as across
+        step = 0.5 * period
+        u = (across + phase * period / (2 * np.pi)) / period
+        v = (along + rng.uniform(0, step)) / step
+        band = (u - np.round(u)) ** 2 + 0.25 * (v - np.round(v)) ** 2 < 0.06
     a, b = _stuff_tones(rng)
     return np.where(band[..., None], a, b)  # [H,W,3]
 
@@ -99,11 +109,27 @@ def shape_mask(shape: str, cx: float, cy: float, r: float, theta: float, size: i
             a = np.pi / 2 + 2 * np.pi * k / 3
             inside &= (u * np.cos(a) + v * np.sin(a)) <= big / 2
         return inside
+    return _extra_shape_mask(shape, u, v, r)
+
+
+def _extra_shape_mask(shape: str, u: np.ndarray, v: np.ndarray, r: float) -> np.ndarray:
+    """The catalogue's extra shapes (``world.EXTRA_SHAPES``) in local coordinates."""
+    d2 = u**2 + v**2
+    if shape == "ring":
+        return (d2 <= r**2) & (d2 >= (0.55 * r) ** 2)
+    if shape == "bar":
+        return (np.abs(u) <= 1.15 * r) & (np.abs(v) <= 0.38 * r)
+    if shape == "semicircle":
+        return (d2 <= (1.1 * r) ** 2) & (v >= -0.25 * r)
+    if shape == "star":  # five points: radius between 0.45 r and 1.15 r by angle
+        angle = np.arctan2(v, u)
+        edge = 0.45 * r + 0.7 * r * np.abs(np.cos(2.5 * angle)) ** 3
+        return np.sqrt(d2) <= edge
     raise ValueError(f"unknown shape {shape!r}")
 
 
 def _thing_colour(cls: WorldClass, rng) -> np.ndarray:
-    base = np.array(COLOURS[cls.attributes["colour"]], np.float32)
+    base = np.array(ALL_COLOURS[cls.attributes["colour"]], np.float32)
     return np.clip(base + rng.uniform(-22, 22, size=3) + rng.uniform(-18, 18), 0, 255)
 
 

@@ -59,6 +59,14 @@ PATTERNS = ("stripes", "waves", "dashes")
 DIRECTIONS = ("horizontal", "vertical", "diagonal")
 _VALUES = {"shape": SHAPES, "colour": tuple(COLOURS), "pattern": PATTERNS, "direction": DIRECTIONS}
 
+# Values the renderer also knows, for configured worlds (``zs synth --world-config``); the default world uses none.
+EXTRA_SHAPES = ("ring", "bar", "star", "semicircle")
+EXTRA_COLOURS = {"orange": (240, 130, 30), "purple": (135, 55, 200), "cyan": (35, 195, 205), "magenta": (220, 55, 175)}
+EXTRA_PATTERNS = ("zigzag", "dots")
+ALL_COLOURS = {**COLOURS, **EXTRA_COLOURS}
+CATALOGUE = {"shape": SHAPES + EXTRA_SHAPES, "colour": tuple(ALL_COLOURS), "pattern": PATTERNS + EXTRA_PATTERNS,
+             "direction": DIRECTIONS}
+
 
 @dataclasses.dataclass(frozen=True)
 class WorldClass:
@@ -74,6 +82,13 @@ class World:
     classes: tuple[WorldClass, ...]
     semantic_dim: int = 64
     semantic_noise: float = 0.15
+    render: dict = dataclasses.field(default_factory=dict)  # RenderConfig overrides (all but size)
+
+    @property
+    def values(self) -> dict[str, tuple[str, ...]]:
+        """Each attribute's values used by the world's classes, in catalogue order."""
+        used = {c_key: {c.attributes[c_key] for c in self.classes if c_key in c.attributes} for c_key in CATALOGUE}
+        return {k: tuple(v for v in CATALOGUE[k] if v in used[k]) for k in CATALOGUE}
 
     @property
     def vocabulary(self) -> Vocabulary:
@@ -94,8 +109,9 @@ class World:
         }
 
 
-def build_world(classes=DEFAULT_CLASSES, semantic_dim: int = 64, semantic_noise: float = 0.15) -> World:
-    """The world from (name, attributes, seen) triples; checks the split is possible."""
+def build_world(classes=DEFAULT_CLASSES, semantic_dim: int = 64, semantic_noise: float = 0.15,
+                render: dict | None = None) -> World:
+    """The world from (name, attributes, seen) triples; checks the split is honest (:func:`check_split`)."""
     wc = []
     for i, (name, attrs, seen) in enumerate(classes):
         isthing = "shape" in attrs
@@ -103,31 +119,40 @@ def build_world(classes=DEFAULT_CLASSES, semantic_dim: int = 64, semantic_noise:
         if set(attrs) != set(keys):
             raise ConfigError(f"class '{name}': attributes must be {keys}, got {sorted(attrs)}")
         for k in keys:
-            if attrs[k] not in _VALUES[k]:
-                raise ConfigError(f"class '{name}': {k}={attrs[k]!r} is not one of {_VALUES[k]}")
+            if attrs[k] not in CATALOGUE[k]:
+                raise ConfigError(f"class '{name}': {k}={attrs[k]!r} is not one of {CATALOGUE[k]}")
         wc.append(WorldClass(i + 1, name, isthing, bool(seen), dict(attrs)))
-    world = World(tuple(wc), semantic_dim, semantic_noise)
+    if len({c.name for c in wc}) != len(wc):
+        raise ConfigError("class names must be unique")
+    world = World(tuple(wc), semantic_dim, semantic_noise, dict(render or {}))
     check_split(world)
     return world
 
 
-def check_split(world: World) -> None:
-    """ConfigError unless every unseen class recombines attribute values seen classes show."""
+def check_split(world: World, min_seen_per_value: int = 2) -> None:
+    """ConfigError unless the split is honest zero-shot.
+
+    At least one unseen class, one seen thing and one seen stuff class; every
+    attribute value of the world (so every value an unseen class recombines)
+    is shown by at least ``min_seen_per_value`` seen classes, so no single
+    value identifies a seen class.
+    """
     if not world.things(seen=False) and not world.stuff(seen=False):
         raise ConfigError("impossible split: no unseen class")
     if not world.things(seen=True) or not world.stuff(seen=True):
         raise ConfigError("impossible split: need at least one seen thing and one seen stuff class")
-    shown = defaultdict(set)
-    for c in world.classes:
-        if c.seen:
-            for k, v in c.attributes.items():
-                shown[k].add(v)
+    shown = attribute_ambiguity(world)
     for c in world.classes:
         if c.seen:
             continue
         for k, v in c.attributes.items():
-            if v not in shown[k]:
+            if v not in shown.get(k, {}):
                 raise ConfigError(f"impossible split: unseen class '{c.name}' has {k}={v!r}, which no seen class shows")
+    for k, counts in shown.items():
+        for v, n in counts.items():
+            if n < min_seen_per_value:
+                raise ConfigError(f"dishonest split: {k}={v!r} is shown by {n} seen class(es); every attribute value "
+                                  f"needs >= {min_seen_per_value} (else it identifies a seen class)")
 
 
 def attribute_ambiguity(world: World) -> dict[str, dict[str, int]]:
@@ -149,6 +174,10 @@ def semantic_embeddings(world: World, seed: int) -> np.ndarray:
         for v in _VALUES[key]:
             codes[(key, v)] = rng.standard_normal(dim) / np.sqrt(dim)  # [Dt], norm ~1
     kind = {True: rng.standard_normal(dim) / np.sqrt(dim), False: rng.standard_normal(dim) / np.sqrt(dim)}
+    extra = np.random.default_rng([seed, 7919, 1])  # the catalogue's extra values: the default world's rows unchanged
+    for key in (*THING_ATTRIBUTES, *STUFF_ATTRIBUTES):
+        for v in CATALOGUE[key][len(_VALUES[key]):]:
+            codes[(key, v)] = extra.standard_normal(dim) / np.sqrt(dim)
     rows = []
     for c in world.classes:
         e = kind[c.isthing] + sum(codes[(k, v)] for k, v in c.attributes.items())  # [Dt]
