@@ -30,6 +30,10 @@ def _commands(w, out):
         "pretrain-backbone": ["pretrain-backbone", "--out", out],
         "train-clip": ["train-clip", "--data", d, "--out", out],
         "synth-quality": ["synth-quality", "--data", d, "--out", out],
+        "synth-criteria": ["synth-criteria", "--data", d, "--out", out],
+        "export": ["export", d, "--format", "coco-panoptic", "--out", out],
+        "prepare coco-stuff": ["prepare", "coco-stuff", "--images", d, "--labels", d, "--out", out],
+        "prepare coco-zsi": ["prepare", "coco-zsi", "--json", missing, "--out", out],
         "convert-checkpoint": ["convert-checkpoint", "--from", "detectron2", "--config", missing, missing, out],
         "segment": ["segment", "--segmenter", d, "--image", missing, "--out", out],
         "run": ["run", "demo", "--out", out],
@@ -41,7 +45,7 @@ def _commands(w, out):
 
 
 FILE_OUTPUTS = {"sample", "metrics panoptic", "metrics semantic", "metrics instance", "synth-quality", "segment",
-                "split"}
+                "split", "synth-criteria"}
 NAMES = sorted(_commands({"store": "", "gen": "", "head": "", "root": Path("/")}, "").keys())
 
 

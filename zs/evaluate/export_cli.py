@@ -21,8 +21,11 @@ def export_cmd(run_dir, fmt, out, device, progress):
     images it evaluated (cached: from the store; full image: the segmenter).
     """
     from zs.evaluate.export import export_run
+    from zs.paths import check_out_dir
     from zs.runtime import resolve_device
 
+    if out is not None:
+        check_out_dir(out)
     path = export_run(run_dir, fmt, out, device=str(resolve_device(device)), progress=progress)
     click.echo(f"wrote {path}")
 

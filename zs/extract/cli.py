@@ -135,7 +135,9 @@ def prepare_group():
 def prepare_coco_stuff(images, labels, out, limit, progress):
     """COCO-Stuff label maps -> one segment per class present (171 classes, 15 unseen)."""
     from zs.extract.prepare import stuff_labels_to_panoptic
+    from zs.paths import check_out_dir
 
+    check_out_dir(out)
     c = stuff_labels_to_panoptic(images, labels, out, limit=limit, progress=progress)
     click.echo(f"{out}: {c['images']} images, {c['segments']} segments")
 
@@ -149,7 +151,9 @@ def prepare_coco_stuff(images, labels, out, limit, progress):
 def prepare_coco_zsi(json_path, out, limit, progress):
     """COCO instances -> one segment per instance (65 classes, 17 unseen; overlaps: smaller on top)."""
     from zs.extract.prepare import instances_to_panoptic
+    from zs.paths import check_out_dir
 
+    check_out_dir(out)
     c = instances_to_panoptic(json_path, out, limit=limit, progress=progress)
     click.echo(f"{out}: {c['images']} images, {c['segments']} segments; {c['hidden_by_overlap']} instance(s) "
                f"hidden by overlaps, {c['outside_vocabulary']} annotation(s) of other classes dropped")

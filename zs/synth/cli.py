@@ -171,11 +171,14 @@ def synth_quality_cmd(data, segmenter, clip_dir, split, limit, object_threshold,
 def synth_criteria_cmd(data, segmenter, text_source, clip_dir, split, limit, out, device, progress):
     """The world-selection criteria: transfer probe, seen segmenter, honesty, size; each with pass/fail."""
     from zs.manifest import write_json_atomic
+    from zs.paths import check_out_file
     from zs.synth.assets import ASSETS, default_segmenter_path
     from zs.synth.criteria import world_criteria
 
     if limit is not None and limit < 1:
         raise click.BadParameter(f"--limit {limit}: must be >= 1")
+    if out:
+        check_out_file(out)
     if text_source == "clip" and clip_dir is None:
         clip_dir = ASSETS / "synth_clip"
     res = world_criteria(data, segmenter or default_segmenter_path(), text_source=text_source,
