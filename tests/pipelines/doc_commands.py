@@ -14,15 +14,16 @@ from pathlib import Path
 DOC = Path(__file__).resolve().parents[2] / "docs" / "coco.md"
 
 
-def doc_commands(name: str, variables: dict, sets: dict | None = None, device: str = "cpu") -> list[list[str]]:
+def doc_commands(name: str, variables: dict, sets: dict | None = None, device: str = "cpu",
+                 doc: Path = DOC) -> list[list[str]]:
     """The ``zs`` commands under ``<!-- commands: name -->`` with $VARS substituted and ``sets`` applied.
 
     A ``--set key=value`` of the doc whose key is in ``sets`` gets the new value; the other
     keys of ``sets`` are appended to every ``zs run`` command (they must be spec vars).
     """
-    m = re.search(rf"<!-- commands: {re.escape(name)} -->\s*```bash\n(.*?)```", DOC.read_text(), re.S)
+    m = re.search(rf"<!-- commands: {re.escape(name)} -->\s*```bash\n(.*?)```", doc.read_text(), re.S)
     if not m:
-        raise AssertionError(f"{DOC}: no command block '{name}'")
+        raise AssertionError(f"{doc}: no command block '{name}'")
     lines = m.group(1).replace("\\\n", " ").strip().splitlines()
     out = []
     for line in lines:

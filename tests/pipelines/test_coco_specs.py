@@ -111,3 +111,10 @@ def test_spec_runs_tiny_end_to_end(case, tmp_path):
         metrics = json.loads((Path(s["result"]["run"]) / "metrics.json").read_text())
         assert task in metrics and "panoptic" not in metrics, s["stage"]
     assert (out / "report" / "report.html").is_file() and "full-image" in (out / "summary.txt").read_text()
+
+
+def test_readme_panoptic_commands_are_the_documented_ones():
+    """The README's COCO panoptic block is the docs/coco.md block the rehearsal runs."""
+    readme = Path(__file__).resolve().parents[2] / "README.md"
+    variables = {"COCO": "/c", "CKPT": "/k", "CLIP": "/clip.pt"}
+    assert doc_commands("coco-panoptic", variables, doc=readme) == doc_commands("coco-panoptic", variables)
