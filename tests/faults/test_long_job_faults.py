@@ -64,3 +64,14 @@ def test_stale_lock_of_another_host_is_reported_not_broken(coco, tmp_path, capsy
     code, out_lines, out = zs(["store", "unlock", store, "val"], capsys)
     assert code == 0 and "all.lock" in out
     assert zs(extract_args(coco, store) + ["--limit", "2"], capsys)[0] == 0
+
+
+def test_truncated_detectron2_checkpoint_is_one_line(reference_dir, tmp_path, capsys):
+    """convert-checkpoint names a truncated .pth in one line (fixture A's config, its weights cut short)."""
+    a = reference_dir / "d2-mask2former" / "A"
+    ckpt = tmp_path / "model_final.pth"
+    ckpt.write_bytes((a / "model_final.pth").read_bytes()[:4096])
+    before = tree(tmp_path)
+    refused(["convert-checkpoint", "--from", "detectron2", "--config", a / "config.yaml", ckpt, tmp_path / "seg"],
+            capsys, str(ckpt), "truncated or corrupt")
+    assert tree(tmp_path) == before

@@ -24,8 +24,9 @@ def export_cmd(run_dir, fmt, out, device, progress):
     from zs.paths import check_out_dir
     from zs.runtime import resolve_device
 
-    if out is not None:
-        check_out_dir(out)
+    from pathlib import Path
+
+    check_out_dir(out if out is not None else Path(run_dir) / "export" / fmt)
     path = export_run(run_dir, fmt, out, device=str(resolve_device(device)), progress=progress)
     click.echo(f"wrote {path}")
 

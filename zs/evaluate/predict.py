@@ -71,6 +71,7 @@ def run_source(run_dir) -> RunSource:
             raise ZsError(f"{dataset[key]}: ground truth named by {where} (provenance.dataset.{key}) not found")
     thresholds = {k: v for k, v in (prov.get("thresholds") or {}).items()
                   if k in {f.name for f in dataclasses.fields(InferenceConfig)}}
+    thresholds.setdefault("exact", True)  # runs scored before the fast path existed used the exact one
     return RunSource(run_dir, mode, head, _vocab(prov, where), Path(dataset["json"]), Path(dataset["png"]),
                      Path(dataset["images"]) if dataset.get("images") else None, InferenceConfig(**thresholds),
                      prov.get("limit"), prov)

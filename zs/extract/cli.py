@@ -139,7 +139,8 @@ def prepare_coco_stuff(images, labels, out, limit, progress):
 
     check_out_dir(out)
     c = stuff_labels_to_panoptic(images, labels, out, limit=limit, progress=progress)
-    click.echo(f"{out}: {c['images']} images, {c['segments']} segments")
+    click.echo(f"{c['images']} images, {c['segments']} segments")
+    click.echo(f"wrote {out}")
 
 
 @prepare_group.command("coco-zsi")
@@ -157,6 +158,7 @@ def prepare_coco_zsi(json_path, out, limit, progress):
     c = instances_to_panoptic(json_path, out, limit=limit, progress=progress)
     click.echo(f"{out}: {c['images']} images, {c['segments']} segments; {c['hidden_by_overlap']} instance(s) "
                f"hidden by overlaps, {c['outside_vocabulary']} annotation(s) of other classes dropped")
+    click.echo(f"wrote {out}")
 
 
 @click.command("text-embed")

@@ -52,8 +52,12 @@ def _compute(cfg: ExtractConfig) -> dict:
     """The store's record of the device and precision policy (dask: the workers' device kind)."""
     from zs.runtime import compute_entry, resolve_device
 
+    if cfg.dask_scheduler:  # remote workers resolve the device themselves; the coordinator may have no GPU
+        entry = compute_entry("cpu")
+        entry.update(device=str(cfg.device), dask="device resolved on each worker")
+        return entry
     entry = compute_entry(resolve_device(cfg.device))
-    if cfg.dask_workers or cfg.dask_scheduler:
+    if cfg.dask_workers:
         entry["dask"] = "one device per worker" if entry["device"].startswith("cuda") else "cpu workers"
     return entry
 

@@ -22,12 +22,13 @@ def load_tiny_clip(config_path: str | Path, weights_path: str | Path, device: st
     """open_clip CLIP from our config JSON + fp16 state dict (float32 on ``device``, eval mode)."""
     import json
 
-    import torch
     from open_clip.model import CLIP
 
     cfg = json.loads(Path(config_path).read_text())
     model = CLIP(**cfg)
-    state = torch.load(weights_path, map_location="cpu", weights_only=True)
+    from zs.artifact import load_torch_file
+
+    state = load_torch_file(weights_path, what="CLIP weights")
     model.load_state_dict({k: v.float() for k, v in state.items()})
     return model.to(device).eval(), cfg
 

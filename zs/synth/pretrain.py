@@ -138,7 +138,9 @@ def load_backbone_into(model, path: str | Path) -> None:
     path = Path(path)
     if not path.is_file():
         raise ZsError(f"--init-backbone {path}: no such file")
-    state = torch.load(path, map_location="cpu", weights_only=True)
+    from zs.artifact import load_torch_file
+
+    state = load_torch_file(path, what="backbone")
     enc = model.model.pixel_level_module.encoder
     mine = enc.state_dict()
     bad = [k for k in mine if k not in state or tuple(state[k].shape) != tuple(mine[k].shape)]

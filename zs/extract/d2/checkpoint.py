@@ -44,10 +44,14 @@ def _read_pkl(path: Path):
 
 
 def _read_pth(path: Path):
+    from zs.artifact import load_torch_file
+
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as e:
         raise ZsError(f"{path}: not a plain state-dict checkpoint ({str(e).splitlines()[0]})") from None
+    except (RuntimeError, EOFError, ValueError):  # truncated / corrupt: one line naming the file
+        return load_torch_file(path, what="detectron2 checkpoint")
 
 
 def _to_tensor(name: str, value, path: Path) -> torch.Tensor:
