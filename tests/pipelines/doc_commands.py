@@ -44,3 +44,13 @@ def _apply_sets(args: list[str], sets: dict, device: str) -> list[str]:
     for key, value in sets.items():
         args += ["--set", f"{key}={value}"]
     return args + ["--device", device]
+
+
+def run_zs(args) -> None:
+    """Run ``zs ARGS`` in-process as the console script does; a non-zero exit fails the test."""
+    from zs.cli import main
+
+    try:
+        main([str(a) for a in args])
+    except SystemExit as e:
+        assert e.code in (0, None), f"zs {' '.join(map(str, args[:2]))} exited {e.code}"

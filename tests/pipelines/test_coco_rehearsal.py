@@ -16,21 +16,13 @@ import numpy as np
 import pytest
 
 from tests.pipelines.coco_layout import TRAIN_IMAGES, UNSEEN_IN_TRAIN, write_coco_layout
-from tests.pipelines.doc_commands import doc_commands
+from tests.pipelines.doc_commands import doc_commands, run_zs
 from zs.vocab import PADING_UNSEEN_IDS
 
 METHODS = ["seen-only", "projection", "gmmn", "primitive", "pading", "semantic-centric"]
 REAL_IDS = {142238, 439180}
 TOL_PQ = 0.001  # cached vs full image, as tests/evaluate/test_agreement.py and the demo test
 
-
-def _zs(args):
-    from zs.cli import main
-
-    try:
-        main([str(a) for a in args])
-    except SystemExit as e:
-        assert e.code in (0, None), f"zs {' '.join(map(str, args[:2]))} exited {e.code}"
 
 
 def _small_checkpoint(ckpt: Path, fixture_a: Path) -> Path:
@@ -57,7 +49,7 @@ def rehearsal(tmp_path_factory, reference_dir):
     os.chdir(root)  # the documented --out is relative
     try:
         for args in commands:
-            _zs(args)
+            run_zs(args)
     finally:
         os.chdir(cwd)
     return {"coco": coco, "out": root / "runs" / "coco-pading"}

@@ -14,19 +14,11 @@ import yaml
 
 from tests.convert.helpers import random_tiny_model, tiny_config_dict
 from tests.pipelines.coco_layout import write_instances, write_stuff_label_maps
-from tests.pipelines.doc_commands import doc_commands
+from tests.pipelines.doc_commands import doc_commands, run_zs
 from zs.pipelines.run import RunConfig, run
 
 SMALL = {"gen_iterations": 20, "head_steps": 20}
 
-
-def _zs(args):
-    from zs.cli import main
-
-    try:
-        main([str(a) for a in args])
-    except SystemExit as e:
-        assert e.code in (0, None), f"zs {' '.join(map(str, args[:2]))} exited {e.code}"
 
 
 def _d2_checkpoint(d: Path, num_classes: int) -> Path:
@@ -93,7 +85,7 @@ def test_spec_runs_tiny_end_to_end(case, tmp_path):
     os.chdir(tmp_path)  # the documented --out is relative
     try:
         for args in commands:
-            _zs(args)
+            run_zs(args)
     finally:
         os.chdir(cwd)
     out = tmp_path / "runs" / spec
