@@ -54,3 +54,16 @@ def run_zs(args) -> None:
         main([str(a) for a in args])
     except SystemExit as e:
         assert e.code in (0, None), f"zs {' '.join(map(str, args[:2]))} exited {e.code}"
+
+
+def run_in(folder, commands) -> None:
+    """Run each command with ``folder`` as the working directory (the documented ``--out`` is relative)."""
+    import os
+
+    cwd = os.getcwd()
+    os.chdir(folder)
+    try:
+        for args in commands:
+            run_zs(args)
+    finally:
+        os.chdir(cwd)

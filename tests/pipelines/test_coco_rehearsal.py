@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 from tests.pipelines.coco_layout import TRAIN_IMAGES, UNSEEN_IN_TRAIN, write_coco_layout
-from tests.pipelines.doc_commands import doc_commands, run_zs
+from tests.pipelines.doc_commands import doc_commands, run_in
 from zs.vocab import PADING_UNSEEN_IDS
 
 METHODS = ["seen-only", "projection", "gmmn", "primitive", "pading", "semantic-centric"]
@@ -45,13 +45,7 @@ def rehearsal(tmp_path_factory, reference_dir):
     commands = doc_commands("coco-panoptic", {"COCO": coco, "CKPT": ckpt, "CLIP": clip_weights},
                             {"clip_model": clip_cfg, "gen_iterations": 20, "head_steps": 20})
     assert [c[:2] for c in commands] == [["split", "coco-panoptic"], ["run", "coco-pading"]]
-    cwd = os.getcwd()
-    os.chdir(root)  # the documented --out is relative
-    try:
-        for args in commands:
-            run_zs(args)
-    finally:
-        os.chdir(cwd)
+    run_in(root, commands)
     return {"coco": coco, "out": root / "runs" / "coco-pading"}
 
 

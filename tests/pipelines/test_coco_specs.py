@@ -5,7 +5,6 @@ written with the conversion tests' helpers; CLIP: a tiny random open_clip weight
 """
 
 import json
-import os
 from pathlib import Path
 
 import pytest
@@ -14,7 +13,7 @@ import yaml
 
 from tests.convert.helpers import random_tiny_model, tiny_config_dict
 from tests.pipelines.coco_layout import write_instances, write_stuff_label_maps
-from tests.pipelines.doc_commands import doc_commands, run_zs
+from tests.pipelines.doc_commands import doc_commands, run_in
 from zs.pipelines.run import RunConfig, run
 
 SMALL = {"gen_iterations": 20, "head_steps": 20}
@@ -81,13 +80,7 @@ def test_spec_validates_with_the_documented_command(case, tmp_path):
 def test_spec_runs_tiny_end_to_end(case, tmp_path):
     spec, k, task, commands = _commands(case, tmp_path)
     _d2_checkpoint(tmp_path / "ckpt", k)
-    cwd = os.getcwd()
-    os.chdir(tmp_path)  # the documented --out is relative
-    try:
-        for args in commands:
-            run_zs(args)
-    finally:
-        os.chdir(cwd)
+    run_in(tmp_path, commands)
     out = tmp_path / "runs" / spec
     from zs.store import open_store
 
