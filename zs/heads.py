@@ -145,7 +145,7 @@ def save_head(head: _CalibratedHead, out_dir: str | os.PathLike, manifest: dict)
 
 
 def load_head(path: str | os.PathLike, map_location: str | torch.device = "cpu") -> _CalibratedHead:
-    """Load a head artifact directory; a clear ZsError if it is not one."""
+    """Load a head artifact directory; a clear ZsError if it is not one or holds NaN/Inf weights."""
     p = Path(path)
     if not (p / "config.json").is_file() or not (p / "weights.pt").is_file():
         raise ZsError(f"{p}: not a zs head (expected config.json and weights.pt)")
@@ -158,6 +158,9 @@ def load_head(path: str | os.PathLike, map_location: str | torch.device = "cpu")
         head.load_state_dict(state)
     except RuntimeError as e:
         raise ZsError(f"{p}/weights.pt does not fit its config.json: {e}") from None
+    from zs.guard import require_finite_weights
+
+    require_finite_weights(head, f"head {path}")  # a diverged head is refused wherever it is loaded
     head.eval()
     return head
 

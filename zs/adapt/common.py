@@ -12,7 +12,6 @@ import torch
 
 from zs.adapt.config import AdaptConfig
 from zs.errors import ConfigError, ProvenanceError, ZsError
-from zs.guard import require_finite_weights
 from zs.heads import HeadConfig, build_head, check_head_fits, head_manifest, load_head, save_head
 from zs.manifest import make_manifest
 
@@ -47,7 +46,6 @@ def store_where(store) -> str:
 def load_fitting_head(path: str | os.PathLike, store, device: torch.device):
     """Load a head and refuse it if it was made for another vocabulary/segmenter/query size."""
     head = load_head(path, map_location=device)
-    require_finite_weights(head, f"head {path}")
     ident = store_identity(store)
     try:
         check_head_fits(head, vocab_sha256=ident["vocab_sha256"], segmenter_sha256=ident["segmenter_sha256"],
@@ -95,7 +93,6 @@ def resolve_generator(generator: Any, store, device: torch.device, method: str):
 
         check_generator_fits(os.fspath(generator), store)
         gen = load_generator(os.fspath(generator), device=device)
-        require_finite_weights(gen, f"generator {generator}")
         manifest = _read_manifest(Path(generator) / "manifest.json")
         return gen, manifest
     gen = generator.to(device) if hasattr(generator, "to") else generator

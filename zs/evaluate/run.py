@@ -64,7 +64,6 @@ def evaluate(cfg: EvaluateConfig) -> EvaluateResult:
 
 
 def _evaluate(cfg: EvaluateConfig) -> EvaluateResult:
-    from zs.guard import require_finite_weights
     from zs.heads import load_head
     from zs.runtime import resolve_device, seed_everything
 
@@ -77,7 +76,6 @@ def _evaluate(cfg: EvaluateConfig) -> EvaluateResult:
     pred_dir = run_dir / "predictions" if cfg.save_predictions else None
     t0 = time.perf_counter()
     head = load_head(cfg.head, map_location=device)
-    require_finite_weights(head, f"head {cfg.head}")
     if cfg.full_image:
         out, source = _run_full_image(cfg, head, device, pred_dir)
     else:

@@ -41,7 +41,7 @@ def read_generator_config(path: str | os.PathLike) -> GeneratorConfig:
 
 
 def load_generator(path: str | os.PathLike, device: str | torch.device = "cpu") -> Generator:
-    """Load a generator artifact (eval mode) on ``device``."""
+    """Load a generator artifact (eval mode) on ``device``; NaN/Inf weights are refused."""
     p = Path(path)
     cfg = read_generator_config(p)
     gen = build_generator(cfg)
@@ -50,6 +50,9 @@ def load_generator(path: str | os.PathLike, device: str | torch.device = "cpu") 
         gen.load_state_dict(state)
     except RuntimeError as e:
         raise ZsError(f"{p}/weights.pt does not fit its config.json: {str(e).splitlines()[0]}") from None
+    from zs.guard import require_finite_weights
+
+    require_finite_weights(gen, f"generator {path}")  # a diverged generator is refused wherever it is loaded
     return gen.to(device).eval()
 
 

@@ -30,7 +30,7 @@ from zs.generate.config import FitConfig, GeneratorConfig
 from zs.generate.data import TrainInputs, batch_stream, load_projector, open_inputs
 from zs.generate.models import VaeGenerator, build_generator
 from zs.generate.structure import Disentangler
-from zs.guard import FiniteWatch, require_finite_weights
+from zs.guard import FiniteWatch
 from zs.manifest import make_manifest, to_jsonable
 from zs.paths import check_out_dir, disk_full_is_error
 from zs.runtime import resolve_device, seed_everything
@@ -69,7 +69,6 @@ def _load_seen_head(inputs: TrainInputs, device, trainable: bool):
     if path is None or not Path(str(path)).joinpath("config.json").is_file():
         raise ZsError(f"store {inputs.store.url} has no seen_head/ (zs extract writes it); the PADing schedule starts from it")
     head = load_head(path)
-    require_finite_weights(head, str(path))
     if head.cfg.kind != "linear":
         raise ZsError(f"{path}: the seen head is a '{head.cfg.kind}' head, PADing's classifier refit needs a linear one")
     seg = (inputs.store.manifest.get("segmenter") or {}).get("sha256", "")

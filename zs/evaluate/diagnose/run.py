@@ -62,7 +62,6 @@ def diagnose(cfg: DiagnoseConfig) -> Path:
     from zs.runtime import resolve_device, seed_everything
     from zs.store import open_store
 
-    from zs.guard import require_finite_weights
     from zs.paths import check_out_dir
     from zs.store.finite import require_finite
 
@@ -76,7 +75,6 @@ def diagnose(cfg: DiagnoseConfig) -> Path:
     check_generator_fits(cfg.generator, store)
     gen_manifest = generator_manifest(cfg.generator)
     generator = load_generator(cfg.generator, device)
-    require_finite_weights(generator, f"generator {cfg.generator}")
     head = _load_head(cfg.head, store, device) if cfg.head else None
     provenance = {
         "store": {"url": str(store.url), "sha256": store.sha256, "split": cfg.split},
@@ -90,10 +88,8 @@ def diagnose(cfg: DiagnoseConfig) -> Path:
 def _load_head(path: str, store, device):
     from zs.heads import check_head_fits, load_head
 
-    from zs.guard import require_finite_weights
 
     head = load_head(path, map_location=device)
-    require_finite_weights(head, f"head {path}")
     seg = store.manifest.get("segmenter") or {}
     check_head_fits(head, vocab_sha256=store.vocab.sha256, segmenter_sha256=seg.get("sha256", ""),
                     query_dim=int(seg.get("query_dim") or head.cfg.query_dim))
