@@ -2,8 +2,9 @@
 
 A run directory (``zs evaluate``'s ``RUN_DIR``) records in ``metrics.json``
 what it was evaluated on: the store (cached) or the segmenter and dataset
-(full image), the head, the thresholds and ``--limit``. :func:`run_source`
-reads that back; :func:`predict` runs the same inference again through the
+(full image), the head, the thresholds and ``--limit``. :func:`load_run`
+reads that file (the reports read it through here too), :func:`run_source` the
+inputs it names; :func:`predict` runs the same inference again through the
 shared streaming driver (:class:`zs.evaluate.streaming.StreamingEvaluation`),
 so the predictions are the ones the run was scored on, and hands each image's
 outputs to a writer (:class:`zs.evaluate.streaming.PredictionWriter` or
@@ -15,11 +16,13 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import os
 from pathlib import Path
 
 import numpy as np
 
 from zs.errors import ZsError
+from zs.manifest import read_json
 
 
 @dataclasses.dataclass
@@ -40,8 +43,6 @@ class RunSource:
     @functools.cached_property
     def image_files(self) -> dict[int, str]:
         """image_id -> image file name, from the ground-truth JSON's ``images`` (read once)."""
-        from zs.manifest import read_json
-
         return {int(d["id"]): str(d["file_name"]) for d in read_json(self.gt_json).get("images", [])}
 
     def image_path(self, image_id: int) -> Path | None:
@@ -49,9 +50,19 @@ class RunSource:
         return None if name is None or self.images_dir is None else self.images_dir / name
 
 
+def load_run(run_dir: str | os.PathLike) -> dict:
+    """``RUN_DIR/metrics.json`` (ZsError naming it if missing or malformed)."""
+    path = Path(run_dir) / "metrics.json"
+    if not path.is_file():
+        raise ZsError(f"{path}: no metrics.json in run directory {run_dir}")
+    metrics = read_json(path)
+    if not isinstance(metrics, dict):
+        raise ZsError(f"{path}: expected a JSON object")
+    return metrics
+
+
 def run_source(run_dir) -> RunSource:
     """The inputs of ``RUN_DIR/metrics.json``; ZsError naming the missing field or file."""
-    from zs.evaluate.report import load_run
     from zs.evaluate.streaming import InferenceConfig
 
     run_dir = Path(run_dir)
