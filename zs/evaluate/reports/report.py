@@ -15,9 +15,9 @@ from pathlib import Path
 from typing import Sequence
 
 from zs.errors import ZsError
-from zs.evaluate.predict import load_run
-from zs.evaluate.report_batch import paper_row
-from zs.evaluate.report_render import fmt_pct, pct, render_html, render_md, table_block
+from zs.evaluate.evaluation.predict import load_run
+from zs.evaluate.reports.report_batch import paper_row
+from zs.evaluate.reports.report_render import fmt_pct, pct, render_html, render_md, table_block
 from zs.manifest import read_json
 
 log = logging.getLogger(__name__)
@@ -50,10 +50,10 @@ def write_report(run_dir: str | os.PathLike, out_dir: str | os.PathLike | None =
 
     Reads ``RUN_DIR/metrics.json`` and, if present, ``RUN_DIR/diagnostics/diagnostics.json``
     (or ``RUN_DIR/diagnostics.json``) and the PNGs beside it; ``panels`` validation images
-    are drawn as image | ground truth | prediction (:mod:`zs.evaluate.report_panels`; 0: none).
+    are drawn as image | ground truth | prediction (:mod:`zs.evaluate.reports.report_panels`; 0: none).
     Returns the two paths.
     """
-    from zs.evaluate.report_panels import panel_blocks
+    from zs.evaluate.reports.report_panels import panel_blocks
 
     run_dir = Path(run_dir)
     out_dir = Path(out_dir) if out_dir is not None else run_dir
@@ -155,7 +155,7 @@ def _split_of(block: dict, cid: str) -> str:
 
 
 def _bar_plot(block: dict, key: str, metric: str, name: str, include) -> list:
-    from zs.evaluate.plots import per_class_bar_png
+    from zs.evaluate.reports.plots import per_class_bar_png
 
     items = [(cid, r) for cid, r in block["per_class"].items() if include(r)]
     if not items:
@@ -194,7 +194,7 @@ def instance_class_blocks(inst: dict) -> list:
 
 def confusion_blocks(conf: dict) -> list:
     """Heat map of unseen GT classes vs predicted classes + each row's top predictions."""
-    from zs.evaluate.plots import confusion_png
+    from zs.evaluate.reports.plots import confusion_png
 
     gt, pred, matrix = conf.get("gt_labels") or [], conf.get("pred_labels") or [], conf.get("matrix") or []
     if not gt or not matrix:
@@ -243,13 +243,13 @@ def batch_report(run_dirs: Sequence[str | os.PathLike], out_dir: str | os.PathLi
     Rows are groups of runs: with ``labels``, runs sharing a label; otherwise
     runs whose provenance differs only by seeds (and run-specific paths,
     hashes, timings). Cells are mean ± sample std over a group. Comparison plots
-    (:mod:`zs.evaluate.report_figures`) and ``panels`` validation images under
+    (:mod:`zs.evaluate.reports.report_figures`) and ``panels`` validation images under
     every row's first run (one grid) follow the table. Returns the summary dict
     (with ``table_text``, the plain-text table).
     """
-    from zs.evaluate.report_batch import build_summary, summary_blocks
-    from zs.evaluate.report_figures import figure_blocks
-    from zs.evaluate.report_panels import panel_blocks
+    from zs.evaluate.reports.report_batch import build_summary, summary_blocks
+    from zs.evaluate.reports.report_figures import figure_blocks
+    from zs.evaluate.reports.report_panels import panel_blocks
 
     if not run_dirs:
         raise ZsError("batch report: no run directories given")

@@ -5,9 +5,9 @@ what it was evaluated on: the store (cached) or the segmenter and dataset
 (full image), the head, the thresholds and ``--limit``. :func:`load_run`
 reads that file (the reports read it through here too), :func:`run_source` the
 inputs it names; :func:`predict` runs the same inference again through the
-shared streaming driver (:class:`zs.evaluate.streaming.StreamingEvaluation`),
+shared streaming driver (:class:`zs.evaluate.evaluation.streaming.StreamingEvaluation`),
 so the predictions are the ones the run was scored on, and hands each image's
-outputs to a writer (:class:`zs.evaluate.streaming.PredictionWriter` or
+outputs to a writer (:class:`zs.evaluate.evaluation.streaming.PredictionWriter` or
 :class:`Captured`). Predictions written by ``zs evaluate --save-predictions``
 (``RUN_DIR/predictions``) are read back by :func:`saved_panoptic` instead.
 """
@@ -36,7 +36,7 @@ class RunSource:
     gt_json: Path
     gt_png: Path
     images_dir: Path | None  # the dataset's image folder (None when the run does not name it)
-    infer: object  # zs.evaluate.streaming.InferenceConfig
+    infer: object  # zs.evaluate.evaluation.streaming.InferenceConfig
     limit: int | None
     provenance: dict
 
@@ -63,7 +63,7 @@ def load_run(run_dir: str | os.PathLike) -> dict:
 
 def run_source(run_dir) -> RunSource:
     """The inputs of ``RUN_DIR/metrics.json``; ZsError naming the missing field or file."""
-    from zs.evaluate.streaming import InferenceConfig
+    from zs.evaluate.evaluation.streaming import InferenceConfig
 
     run_dir = Path(run_dir)
     prov = load_run(run_dir).get("provenance") or {}
@@ -124,7 +124,7 @@ class Captured:
 def evaluated_ids(source: RunSource) -> list[int]:
     """The image ids the run evaluated, in its order (``--limit`` respected)."""
     if source.mode == "cached":
-        from zs.evaluate.cached import eval_split, evaluation_rows
+        from zs.evaluate.evaluation.cached import eval_split, evaluation_rows
         from zs.store import open_store
 
         store = open_store(source.provenance["store"]["url"], mode="r")
@@ -139,7 +139,7 @@ def predict(source: RunSource, image_ids, writer, *, tasks=("panoptic",), device
 
     Returns the :class:`StreamingEvaluation` (its ``results`` hold COCO instance results).
     """
-    from zs.evaluate.streaming import StreamingEvaluation
+    from zs.evaluate.evaluation.streaming import StreamingEvaluation
     from zs.heads import load_head
 
     evaluation = StreamingEvaluation(source.vocab, tasks, infer=source.infer)
@@ -154,7 +154,7 @@ def _predict_cached(source, head, ids, evaluation, device, progress) -> None:
     import torch
     from tqdm import tqdm
 
-    from zs.evaluate.cached import (_load_row, check_head_fits_store, eval_split, evaluation_rows,
+    from zs.evaluate.evaluation.cached import (_load_row, check_head_fits_store, eval_split, evaluation_rows,
                                     store_ground_truth)
     from zs.store import open_store
 
@@ -179,7 +179,7 @@ def _predict_cached(source, head, ids, evaluation, device, progress) -> None:
 def _predict_full_image(source, head, ids, evaluation, device, progress) -> None:
     from tqdm import tqdm
 
-    from zs.evaluate.full_image import _ground_truth, check_head_fits_segmenter, predict_image
+    from zs.evaluate.evaluation.full_image import _ground_truth, check_head_fits_segmenter, predict_image
     from zs.extract.datasets import CocoPanoptic
     from zs.extract.segmenter import load_segmenter
 

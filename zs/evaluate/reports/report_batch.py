@@ -14,7 +14,7 @@ import re
 from pathlib import Path
 from typing import Sequence
 
-from zs.evaluate.report_render import pct
+from zs.evaluate.reports.report_render import pct
 from zs.manifest import hash_obj
 
 # (task, key in the blocks, column label) of the paper-style table
@@ -190,7 +190,7 @@ def table_text(summary: dict) -> str:
 
 def summary_blocks(summary: dict) -> list:
     """Report blocks of a batch report: the ablation table and the runs behind each row."""
-    from zs.evaluate.report_render import table_block
+    from zs.evaluate.reports.report_render import table_block
 
     headers, rows = _table_rows(summary)
     runs = [[r["label"], ", ".join(str(s) for s in r["seeds"]), "; ".join(r["runs"])] for r in summary["rows"]]
