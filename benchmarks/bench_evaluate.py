@@ -5,9 +5,9 @@ default; ``--tiny`` for the test-size model), a few generated COCO-panoptic
 images, a head, extracts the val split with ``zs extract``'s job, then times,
 side by side in one run on the same images:
 
-* full-image evaluation (``zs.evaluate.full_image.evaluate_full_image``: segmenter end to end,
+* full-image evaluation (``zs.evaluate.evaluation.full_image.evaluate_full_image``: segmenter end to end,
   default post-processing),
-* cached evaluation (``zs.evaluate.cached.evaluate_cached``: stored queries + masks) with the
+* cached evaluation (``zs.evaluate.evaluation.cached.evaluate_cached``: stored queries + masks) with the
   default (fast) post-processing, and with ``exact`` (Mask2Former's post-processing as written),
 
 and prints seconds, images/s, the speed-ups, PQ/mIoU/AP50 of each, and a projection of a
@@ -195,9 +195,9 @@ def fastest(repeat: int, run):
 
 
 def main(argv=None) -> None:
-    from zs.evaluate.cached import evaluate_cached
-    from zs.evaluate.full_image import evaluate_full_image
-    from zs.evaluate.streaming import InferenceConfig, parse_tasks
+    from zs.evaluate.evaluation.cached import evaluate_cached
+    from zs.evaluate.evaluation.full_image import evaluate_full_image
+    from zs.evaluate.evaluation.streaming import InferenceConfig, parse_tasks
 
     args = parse_args(argv)
     torch.set_num_threads(args.threads)

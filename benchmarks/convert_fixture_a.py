@@ -27,8 +27,8 @@ def main() -> None:
     ap.add_argument("--fixture", type=Path, default=FIXTURE)
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
+    from zs.evaluate.evaluation.segment import read_image, segment_image
     from zs.extract.d2 import convert_checkpoint
-    from zs.extract.d2.segment import read_image, segment_image
     from zs.extract.segmenter import load_segmenter
 
     manifest = json.loads((args.fixture / "manifest.json").read_text())

@@ -90,7 +90,7 @@ def headline(metrics: dict) -> dict:
 
 
 def main(argv=None) -> None:
-    from zs.evaluate.streaming import ImageMasks, InferenceConfig, StreamingEvaluation
+    from zs.evaluate.evaluation.streaming import ImageMasks, InferenceConfig, StreamingEvaluation
     from zs.evaluate.testing import trained_like_image
     from zs.store.masks import decode_logits, encode_logits
 

@@ -15,7 +15,7 @@ import time
 def main(argv=None) -> None:
     import torch
 
-    from zs.evaluate.cached import evaluate_cached
+    from zs.evaluate.evaluation.cached import evaluate_cached
     from zs.heads import load_head
     from zs.store import open_store
 

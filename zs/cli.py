@@ -39,13 +39,13 @@ _CLI_MODULES = (
     "zs.store.cli",  # zs store info|verify
     "zs.synth.cli",  # zs synth, zs train-segmenter, zs train-clip
     "zs.extract.cli",  # zs extract, zs split, zs prepare, zs text-embed
-    "zs.extract.convert_cli",  # zs convert-checkpoint, zs segment
+    "zs.extract.convert_cli",  # zs convert-checkpoint
     "zs.generate.cli",  # zs fit-generator, zs sample
     "zs.adapt.cli",  # zs adapt
-    "zs.evaluate.cli",  # zs evaluate
-    "zs.evaluate.metrics_cli",  # zs metrics panoptic|semantic|instance, zs report
-    "zs.evaluate.diagnose_cli",  # zs diagnose
-    "zs.evaluate.export_cli",  # zs export
+    "zs.evaluate.cli",  # zs evaluate, zs segment
+    "zs.evaluate.metrics.cli",  # zs metrics panoptic|semantic|instance, zs report
+    "zs.evaluate.diagnose.cli",  # zs diagnose
+    "zs.evaluate.reports.cli",  # zs export
     "zs.pipelines.cli",  # zs run, zs demo
 )
 

@@ -63,7 +63,7 @@ def test_per_layer_predictions(segmenter_a, outputs0, fixture_a):
 
 
 def test_preprocessing_reproduces_fixture_input(segmenter_a, fixture_a):
-    from zs.extract.d2.segment import read_image
+    from zs.evaluate.evaluation.segment import read_image
 
     pixels, geometry = segmenter_a.preprocess(read_image(fixture_a / "images" / "img0.png"), resize=False)
     batch = segmenter_a.collate([pixels])
@@ -111,7 +111,7 @@ def test_panoptic_equals_detectron2(segmented, fixture_a, manifest_a, i):
 
 @pytest.mark.parametrize("i", [0, 1])
 def test_semantic_argmax_equals_detectron2(segmented, fixture_a, i):
-    from zs.evaluate.inference import semantic_inference
+    from zs.evaluate.evaluation.inference import semantic_inference
 
     z = segmented[i]
     mask = torch.nn.functional.interpolate(torch.from_numpy(z["mask_logits"])[None], size=(256, 320),

@@ -44,7 +44,7 @@ def _cli(args, capsys):
 
 
 def test_diagnose_writes_json_pngs_manifest_and_report(toy_store, tmp_path):
-    from zs.evaluate.report import write_report
+    from zs.evaluate.reports.report import write_report
     from zs.manifest import write_json_atomic
 
     gen = _save_generator(toy_store, tmp_path / "gen")
@@ -149,6 +149,6 @@ def test_help_and_no_torch_at_import():
     import subprocess
     import sys
 
-    code = "import sys, zs.evaluate.diagnose_cli as m; assert 'torch' not in sys.modules; print(m.commands[0].name)"
+    code = "import sys, zs.evaluate.diagnose.cli as m; assert 'torch' not in sys.modules; print(m.commands[0].name)"
     assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip() \
         == "diagnose"

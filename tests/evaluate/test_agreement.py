@@ -6,9 +6,9 @@ import pytest
 import torch
 
 import evalworld
-from zs.evaluate.cached import evaluate_cached
-from zs.evaluate.full_image import evaluate_full_image
-from zs.evaluate.streaming import InferenceConfig
+from zs.evaluate.evaluation.cached import evaluate_cached
+from zs.evaluate.evaluation.full_image import evaluate_full_image
+from zs.evaluate.evaluation.streaming import InferenceConfig
 from zs.extract.datasets import CocoPanoptic
 
 TOL_PQ = 0.001  # the goal (DESIGN §4), fraction units: 0.001 = 0.1 PQ points
@@ -81,7 +81,7 @@ GEO = {"resized_h": 200, "resized_w": 333, "padded_h": 224, "padded_w": 352}
 def _paths(seed):
     """Panoptic inference from full-precision logits, from the store's coded logits, and from the schema-1
     uint8 probabilities (turned back into logits as the cached path did)."""
-    from zs.evaluate.inference import masks_to_image, panoptic_inference
+    from zs.evaluate.evaluation.inference import masks_to_image, panoptic_inference
     from zs.store.masks import decode_logits, dequantize_probs, encode_logits, legacy_logits, quantize_probs
 
     cls, logits, isthing = _smooth_case(seed)

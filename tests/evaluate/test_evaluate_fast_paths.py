@@ -1,7 +1,7 @@
 """The fast post-processing gives bit-identical results to Mask2Former's straightforward code.
 
 The oracles below are Mask2Former's loops written out plainly (the code
-``zs.evaluate.inference`` had before it was vectorised); every comparison is
+``zs.evaluate.evaluation.inference`` had before it was vectorised); every comparison is
 exact (``torch.equal`` / ``==``), on random cases with many ties.
 """
 
@@ -10,8 +10,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from zs.evaluate.cached import prefetched
-from zs.evaluate.inference import instance_inference, masks_to_image, panoptic_inference, semantic_inference
+from zs.evaluate.evaluation.cached import prefetched
+from zs.evaluate.evaluation.inference import instance_inference, masks_to_image, panoptic_inference, semantic_inference
 
 
 def _panoptic_oracle(class_probs, mask_probs, isthing, object_threshold=0.8, overlap_threshold=0.8):
@@ -121,7 +121,7 @@ def test_prefetched_keeps_order_and_raises():
 
 def test_streaming_instance_results_equal_instance_inference(eval_world):
     """The driver scores/encodes each distinct query once; the detections equal instance_inference's."""
-    from zs.evaluate.streaming import ImageMasks, InferenceConfig, StreamingEvaluation, encode_rle
+    from zs.evaluate.evaluation.streaming import ImageMasks, InferenceConfig, StreamingEvaluation, encode_rle
 
     w = eval_world
     g = torch.Generator().manual_seed(0)
@@ -139,7 +139,7 @@ def test_streaming_instance_results_equal_instance_inference(eval_world):
 
 
 def test_encode_rle_bool_and_uint8_agree():
-    from zs.evaluate.streaming import encode_rle
+    from zs.evaluate.evaluation.streaming import encode_rle
 
     m = np.random.default_rng(0).random((3, 9, 7)) > 0.5
     assert encode_rle(m) == encode_rle(m.astype(np.uint8))

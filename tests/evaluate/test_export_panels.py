@@ -67,7 +67,7 @@ def test_exported_panoptic_rescores_identically_with_zs_metrics(eval_world, runs
 
 def test_redone_predictions_equal_the_saved_ones(runs, tmp_path):
     """Every format: export without RUN_DIR/predictions (inference redone) == export of the saved files."""
-    from zs.evaluate.export import export_run
+    from zs.evaluate.reports.export import export_run
 
     bare = _without_saved(runs / "cached", tmp_path)
     for fmt in ("coco-panoptic", "semantic", "coco-results"):
@@ -116,7 +116,7 @@ def _report_pngs(out_dir):
 
 
 def test_run_and_batch_reports_reference_only_valid_pngs(runs, tmp_path):
-    from zs.evaluate.report import batch_report, write_report
+    from zs.evaluate.reports.report import batch_report, write_report
 
     write_report(runs / "cached", tmp_path / "one")
     md, links = _report_pngs(tmp_path / "one")
@@ -133,7 +133,7 @@ def test_run_and_batch_reports_reference_only_valid_pngs(runs, tmp_path):
 def test_panel_colours_of_a_class_are_the_same_across_methods():
     """Two methods agree on a seen class and differ on an unseen segment: same pixels where they agree,
     the unseen prediction outlined in white, the unseen GT taken for a seen class outlined in red."""
-    from zs.evaluate.panels import MISTAKE_OUTLINE, UNSEEN_OUTLINE, PanelStyle
+    from zs.evaluate.reports.panels import MISTAKE_OUTLINE, UNSEEN_OUTLINE, PanelStyle
 
     cats = [{"id": 1, "name": "cow", "isthing": 1}, {"id": 2, "name": "sky", "isthing": 0},
             {"id": 5, "name": "dog", "isthing": 1}]
@@ -156,8 +156,8 @@ def test_panel_colours_of_a_class_are_the_same_across_methods():
 
 
 def test_choose_images_puts_unseen_first_and_is_seeded(eval_world):
-    from zs.evaluate.panels import choose_images
-    from zs.evaluate.streaming import PanopticGroundTruth
+    from zs.evaluate.evaluation.streaming import PanopticGroundTruth
+    from zs.evaluate.reports.panels import choose_images
 
     w = eval_world
     gt = PanopticGroundTruth(w.json, w.png, w.vocab)
@@ -173,7 +173,7 @@ def test_choose_images_puts_unseen_first_and_is_seeded(eval_world):
 
 
 def test_bad_input_is_named_and_the_rest_of_the_report_written(eval_world, runs, tmp_path):
-    from zs.evaluate.report import batch_report
+    from zs.evaluate.reports.report import batch_report
     from zs.store import create_store
 
     w = eval_world

@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 import torch
 
-from zs.evaluate.inference import masks_to_image, masks_to_image_fast, semantic_labels, semantic_support
-from zs.evaluate.streaming import ImageMasks, InferenceConfig, StreamingEvaluation
+from zs.evaluate.evaluation.inference import masks_to_image, masks_to_image_fast, semantic_labels, semantic_support
+from zs.evaluate.evaluation.streaming import ImageMasks, InferenceConfig, StreamingEvaluation
 from zs.evaluate.testing import coco_test_geometry, trained_like_image
 from zs.vocab import Vocabulary
 
@@ -76,7 +76,7 @@ def test_empty_instance_masks_are_skipped_with_the_exact_result():
     logits[[1, 3, 4]] = -torch.rand(3, 16, 20, generator=g) * 5  # empty everywhere
     cls = (torch.randn(6, vocab.num_classes + 1, generator=g) * 3).softmax(-1)
     geo = {"resized_h": 60, "resized_w": 80, "padded_h": 64, "padded_w": 96}
-    from zs.evaluate.streaming import GroundTruthImage
+    from zs.evaluate.evaluation.streaming import GroundTruthImage
 
     gt = GroundTruthImage(1, "1.png", np.ones((45, 60), np.int64), [{"id": 1, "category_id": 1, "iscrowd": 0,
                                                                       "area": 45 * 60}])
@@ -99,7 +99,7 @@ def test_empty_instance_masks_are_skipped_with_the_exact_result():
 
 
 def test_fast_path_drops_only_detections_below_the_class_probability_floor(eval_world):
-    from zs.evaluate.streaming import GroundTruthImage
+    from zs.evaluate.evaluation.streaming import GroundTruthImage
 
     w = eval_world
     g = torch.Generator().manual_seed(2)

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from zs.errors import ZsError
-from zs.evaluate.inference import (
+from zs.evaluate.evaluation.inference import (
     instance_inference,
     masks_to_image,
     panoptic_inference,
@@ -175,7 +175,7 @@ def test_masks_to_image_crops_a_padded_mask_canvas():
 
 
 def test_image_masks_subset_equals_upsampling_everything():
-    from zs.evaluate.streaming import ImageMasks
+    from zs.evaluate.evaluation.streaming import ImageMasks
 
     geo = {"resized_h": 30, "resized_w": 60, "padded_h": 32, "padded_w": 64}
     logits = torch.randn(5, 8, 16) * 4

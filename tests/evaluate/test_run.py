@@ -79,8 +79,8 @@ def test_bad_tasks_and_missing_mode_inputs(eval_world, tmp_path):
 def test_head_for_another_vocabulary_or_segmenter_is_refused(eval_world, tmp_path):
     import dataclasses
 
-    from zs.evaluate.cached import evaluate_cached
-    from zs.evaluate.full_image import evaluate_full_image
+    from zs.evaluate.evaluation.cached import evaluate_cached
+    from zs.evaluate.evaluation.full_image import evaluate_full_image
 
     w = eval_world
     other = evalworld.make_head(w.segmenter, w.vocab)
@@ -95,7 +95,7 @@ def test_head_for_another_vocabulary_or_segmenter_is_refused(eval_world, tmp_pat
 
 
 def test_store_without_val_split_or_masks_is_refused(eval_world, tmp_path):
-    from zs.evaluate.cached import evaluate_cached
+    from zs.evaluate.evaluation.cached import evaluate_cached
     from zs.store import create_store
 
     w = eval_world

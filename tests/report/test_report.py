@@ -8,8 +8,10 @@ import pytest
 from tests.conftest import run_cli
 from zs.errors import ZsError
 from zs.evaluate.metrics import PanopticEvaluator, SemSegEvaluator
-from zs.evaluate.report import batch_report, format_table, paper_row, write_report
+from zs.evaluate.reports.report import batch_report, write_report
+from zs.evaluate.reports.report_batch import paper_row
 from zs.manifest import write_json_atomic
+from zs.text_table import format_table
 
 CATS = [{"id": 1, "name": "cow", "isthing": 1}, {"id": 2, "name": "sky", "isthing": 0},
         {"id": 3, "name": "dog", "isthing": 1}]

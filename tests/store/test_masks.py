@@ -86,7 +86,7 @@ def test_schema1_store_still_read(tmp_path):
 def test_stored_logits_reproduce_panoptic_on_fixture_a(reference_dir, name):
     """Panoptic inference from the stored (coded) logits vs the full-precision ones: the same
     segments (ids, classes) and >= 99.9 % identical pixels; the schema-1 code misses that."""
-    from zs.evaluate.inference import masks_to_image, panoptic_inference
+    from zs.evaluate.evaluation.inference import masks_to_image, panoptic_inference
 
     root = reference_dir / "d2-mask2former" / "A"
     image = next(i for i in json.loads((root / "manifest.json").read_text())["images"] if name in i["file"])

@@ -14,7 +14,7 @@ from pathlib import Path
 import torch
 
 from zs.adapt.calibrate import calibrate
-from zs.adapt.common import (
+from zs.adapt.inputs import (
     generator_kind,
     load_fitting_head,
     restamp_head,

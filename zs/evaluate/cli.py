@@ -1,4 +1,5 @@
-"""click commands of zs.evaluate (parsing only; the work is done by zs.evaluate.run.evaluate)."""
+"""click commands ``zs evaluate`` and ``zs segment`` (parsing only; the work is done by
+``zs.evaluate.run.evaluate`` and ``zs.evaluate.evaluation.segment.segment_image``)."""
 
 import click
 
@@ -46,8 +47,8 @@ def evaluate_cmd(store, head, out, tasks, limit, split, full_image, segmenter, d
     Post-processing: a fast path by default (metrics within 0.01 of
     Mask2Former's own, docs/evaluate.md); --exact for Mask2Former's as written.
     """
+    from zs.evaluate.evaluation.streaming import InferenceConfig
     from zs.evaluate.run import EvaluateConfig, evaluate
-    from zs.evaluate.streaming import InferenceConfig
 
     cfg = EvaluateConfig(head=head, out=out, store=store, split=split, tasks=tasks, limit=limit,
                          full_image=full_image, segmenter=segmenter, data=data, images=images, json=json_path,
@@ -61,11 +62,41 @@ def evaluate_cmd(store, head, out, tasks, limit, split, full_image, segmenter, d
 
 def _summary(metrics: dict) -> str:
     """Each task's headline metric (all / seen / unseen / hm), then images, mode and time."""
-    from zs.evaluate.report import format_metrics_summary
+    from zs.evaluate.reports.report import format_metrics_summary
 
     p = metrics["provenance"]
     return (format_metrics_summary(metrics)
             + f"\n{p['num_images']} images, {p['mode']}, {p['timing']['seconds']:.1f} s")
 
 
-commands: list = [evaluate_cmd]
+@click.command("segment")
+@click.option("--segmenter", "segmenter_dir", required=True, type=click.Path(file_okay=False),
+              help="Segmenter directory (zs convert-checkpoint / zs train-segmenter output).")
+@click.option("--image", "image_path", required=True, type=click.Path(dir_okay=False), help="Input image.")
+@click.option("--no-resize", is_flag=True, help="Feed the image at native size (padded to the size divisor), "
+                                                "as the detectron2 reference fixtures were made.")
+@click.option("--vocab", "vocab_path", type=click.Path(dir_okay=False), default=None,
+              help="zs vocab.json for thing/stuff flags (default: zs_segmenter.json, or COCO panoptic).")
+@click.option("--out", "out_path", required=True, type=click.Path(dir_okay=False), help="Output .npz file.")
+@click.option("--device", default="cpu", show_default=True, help="cpu | cuda | auto.")
+def segment_cmd(segmenter_dir, image_path, no_resize, vocab_path, out_path, device):
+    """Run one image through a segmenter; write raw outputs and the panoptic result to an .npz.
+
+    Arrays: class_logits [Q,K+1], mask_logits [Q,h,w] (decoder resolution),
+    query_embed [Q,D] (float32); panoptic_seg [H,W] int32 (0 = void),
+    segment_ids, segment_classes (contiguous label), segment_isthing,
+    segment_scores; pixel_values [3,h,w] (the normalised input, unpadded).
+    """
+    import numpy as np
+
+    from zs.evaluate.evaluation.segment import segment_image
+    from zs.paths import check_out_file
+
+    check_out_file(out_path)
+    arrays = segment_image(segmenter_dir, image_path, resize=not no_resize, device=device, vocab_path=vocab_path)
+    np.savez(out_path, **arrays)
+    click.echo(f"wrote {out_path}: {len(arrays['segment_ids'])} segments, "
+               f"{arrays['class_logits'].shape[0]} queries")
+
+
+commands: list = [evaluate_cmd, segment_cmd]

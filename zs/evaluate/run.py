@@ -2,7 +2,7 @@
 
 ``RUN_DIR/metrics.json`` = ``{"provenance": {...}, "panoptic": {...}, "semantic": {...},
 "instance": {...}, "unseen_confusion": {...}}`` (CONTRACTS "Reports"), plus
-``RUN_DIR/manifest.json``; then ``zs.evaluate.report.write_report(run_dir)``
+``RUN_DIR/manifest.json``; then ``zs.evaluate.reports.report.write_report(run_dir)``
 when the report module is present. ``--save-predictions`` writes
 ``RUN_DIR/predictions/`` (COCO panoptic PNG + JSON, semantic PNGs, COCO results JSON).
 """
@@ -17,7 +17,7 @@ from pathlib import Path
 
 from zs import __version__
 from zs.errors import ConfigError, ZsError
-from zs.evaluate.streaming import TASKS, InferenceConfig, parse_tasks
+from zs.evaluate.evaluation.streaming import TASKS, InferenceConfig, parse_tasks
 from zs.manifest import make_manifest, read_json, sha256_path, write_json_atomic
 
 log = logging.getLogger(__name__)
@@ -101,7 +101,7 @@ def _check_mode(cfg: EvaluateConfig) -> None:
 
 
 def _run_cached(cfg: EvaluateConfig, head, device, pred_dir) -> tuple[dict, dict]:
-    from zs.evaluate.cached import evaluate_cached
+    from zs.evaluate.evaluation.cached import evaluate_cached
     from zs.store import open_store
 
     store = open_store(cfg.store, mode="r")
@@ -120,7 +120,7 @@ def _run_cached(cfg: EvaluateConfig, head, device, pred_dir) -> tuple[dict, dict
 
 
 def _run_full_image(cfg: EvaluateConfig, head, device, pred_dir) -> tuple[dict, dict]:
-    from zs.evaluate.full_image import evaluate_full_image, resolve_data
+    from zs.evaluate.evaluation.full_image import evaluate_full_image, resolve_data
     from zs.extract.datasets import CocoPanoptic
     from zs.extract.segmenter import load_segmenter
 
@@ -175,9 +175,9 @@ def _provenance(cfg: EvaluateConfig, source: dict, device: str, num_images: int,
 
 
 def _write_report(run_dir: Path, enabled: bool) -> None:
-    if not enabled or importlib.util.find_spec("zs.evaluate.report") is None:
+    if not enabled or importlib.util.find_spec("zs.evaluate.reports.report") is None:
         return
-    from zs.evaluate.report import write_report
+    from zs.evaluate.reports.report import write_report
 
     try:
         write_report(run_dir)

@@ -23,8 +23,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from zs.evaluate.inference import MASK_STRIDE
-from zs.evaluate.streaming import GroundTruthImage
+from zs.evaluate.evaluation.inference import MASK_STRIDE
+from zs.evaluate.evaluation.streaming import GroundTruthImage
 
 
 @dataclasses.dataclass

@@ -1,4 +1,4 @@
-"""click commands: ``zs convert-checkpoint`` and ``zs segment`` (parsing only; no torch at import)."""
+"""click command ``zs convert-checkpoint`` (parsing only; no torch at import)."""
 
 from __future__ import annotations
 
@@ -44,34 +44,4 @@ def convert_checkpoint_cmd(source, config_path, vocab_path, allow_unknown_keys, 
                f"K={s.num_classes}, input {s.input_format}")
 
 
-@click.command("segment")
-@click.option("--segmenter", "segmenter_dir", required=True, type=click.Path(file_okay=False),
-              help="Segmenter directory (zs convert-checkpoint / zs train-segmenter output).")
-@click.option("--image", "image_path", required=True, type=click.Path(dir_okay=False), help="Input image.")
-@click.option("--no-resize", is_flag=True, help="Feed the image at native size (padded to the size divisor), "
-                                                "as the detectron2 reference fixtures were made.")
-@click.option("--vocab", "vocab_path", type=click.Path(dir_okay=False), default=None,
-              help="zs vocab.json for thing/stuff flags (default: zs_segmenter.json, or COCO panoptic).")
-@click.option("--out", "out_path", required=True, type=click.Path(dir_okay=False), help="Output .npz file.")
-@click.option("--device", default="cpu", show_default=True, help="cpu | cuda | auto.")
-def segment_cmd(segmenter_dir, image_path, no_resize, vocab_path, out_path, device):
-    """Run one image through a segmenter; write raw outputs and the panoptic result to an .npz.
-
-    Arrays: class_logits [Q,K+1], mask_logits [Q,h,w] (decoder resolution),
-    query_embed [Q,D] (float32); panoptic_seg [H,W] int32 (0 = void),
-    segment_ids, segment_classes (contiguous label), segment_isthing,
-    segment_scores; pixel_values [3,h,w] (the normalised input, unpadded).
-    """
-    import numpy as np
-
-    from zs.extract.d2.segment import segment_image
-    from zs.paths import check_out_file
-
-    check_out_file(out_path)
-    arrays = segment_image(segmenter_dir, image_path, resize=not no_resize, device=device, vocab_path=vocab_path)
-    np.savez(out_path, **arrays)
-    click.echo(f"wrote {out_path}: {len(arrays['segment_ids'])} segments, "
-               f"{arrays['class_logits'].shape[0]} queries")
-
-
-commands: list = [convert_checkpoint_cmd, segment_cmd]
+commands: list = [convert_checkpoint_cmd]

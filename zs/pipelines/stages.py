@@ -197,7 +197,7 @@ def _best_run(runs: list[dict]) -> dict:
 def run_evaluate(params, inputs, out: Path, ctx):
     from zs.evaluate.run import EvaluateConfig, evaluate
 
-    from zs.evaluate.streaming import InferenceConfig
+    from zs.evaluate.evaluation.streaming import InferenceConfig
 
     tasks = tuple(params["tasks"])
     infer = InferenceConfig(exact=bool(params["exact"]))
@@ -240,7 +240,7 @@ def _label(run: dict) -> str:
 
 
 def run_report(params, inputs, out: Path, ctx):
-    from zs.evaluate.report import batch_report
+    from zs.evaluate.reports.report import batch_report
 
     runs = inputs.get("runs") or []
     diags = {d["name"].split("@", 1)[-1]: d["diagnostics"] for d in (inputs.get("diagnostics") or [])}
@@ -250,7 +250,7 @@ def run_report(params, inputs, out: Path, ctx):
         if variant in diags:
             dst = Path(r["run"]) / "diagnostics"
             shutil.copytree(diags[variant], dst, dirs_exist_ok=True)  # overwrite: a re-run diagnose replaces it
-            from zs.evaluate.report import write_report
+            from zs.evaluate.reports.report import write_report
 
             write_report(r["run"])
         run_dirs.append(r["run"])

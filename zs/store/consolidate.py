@@ -15,9 +15,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from zs.store.layout import ARRAYS, CLIP_DTYPE, Location
+from zs.store.layout import ARRAYS, CLIP_DTYPE, Location, read_split_meta, write_split_meta
 from zs.store.record import GEOMETRY_KEYS, load_fragment
-from zs.store.writer import read_split_meta, write_split_meta
 from zs.vocab import Vocabulary
 
 log = logging.getLogger(__name__)

@@ -94,7 +94,7 @@ def _split_lines(name: str, s: dict, unseen: list[str], per_class: bool) -> list
     per = s.get("matched_per_class", {})
     mark = set(unseen)
     if per and per_class:
-        from zs.evaluate.report_render import format_table
+        from zs.text_table import format_table
 
         rows = [[k, "unseen" if k in mark else "seen", v] for k, v in per.items()]
         lines += ["  " + line for line in format_table(rows, ["class", "split", "matched queries"]).splitlines()]

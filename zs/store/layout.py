@@ -15,6 +15,7 @@ Layout (DESIGN §4)::
 from __future__ import annotations
 
 import io
+import json
 import os
 import uuid
 
@@ -142,3 +143,17 @@ def load_npy(data: bytes):
     import numpy as np
 
     return np.load(io.BytesIO(data), allow_pickle=False)
+
+
+def read_split_meta(loc: Location, split: str) -> dict | None:
+    """``<split>/split.json`` (written by the writer, read by the consolidation and the reader); None if absent."""
+    if not loc.exists(split, SPLIT_META):
+        return None
+    try:
+        return json.loads(loc.read_bytes(split, SPLIT_META))
+    except ValueError:
+        raise StoreError(f"{loc.url_of(split, SPLIT_META)}: not valid JSON") from None
+
+
+def write_split_meta(loc: Location, split: str, meta: dict) -> None:
+    loc.write_bytes_atomic(json.dumps(meta, indent=2, sort_keys=True).encode() + b"\n", split, SPLIT_META)

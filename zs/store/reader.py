@@ -8,9 +8,8 @@ import logging
 import numpy as np
 
 from zs.errors import StoreError
-from zs.store.layout import ARRAYS, SPLIT_META
+from zs.store.layout import ARRAYS, SPLIT_META, read_split_meta
 from zs.store.masks import LEGACY_MASK_ARRAY, MASK_ARRAY, decode_logits, dequantize_probs, legacy_logits, sigmoid
-from zs.store.writer import read_split_meta
 
 log = logging.getLogger(__name__)
 

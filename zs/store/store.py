@@ -10,7 +10,7 @@ import numpy as np
 
 from zs.errors import StoreError
 from zs.manifest import hash_obj, to_jsonable
-from zs.store.layout import MANIFEST, SCHEMA_VERSION, STORE_KIND, Location, load_npy, npy_bytes
+from zs.store.layout import MANIFEST, SCHEMA_VERSION, STORE_KIND, Location, load_npy, npy_bytes, read_split_meta
 from zs.store.reach import check_reachable
 from zs.vocab import Vocabulary
 
@@ -181,7 +181,7 @@ class Store:
     def open_writer(self, split: str, *, rows: tuple[int, int] | None = None, owner: str | None = None, **params):
         """A locked, resumable :class:`SplitWriter` (``rows``: a chunk-aligned range for dask workers;
         ``owner``: the coordinating run's token, see ``zs.store.lock.acquire``)."""
-        from zs.store.writer import SplitWriter, read_split_meta
+        from zs.store.writer import SplitWriter
 
         if not params:  # reopen a prepared split with its stored parameters
             self._writable()

@@ -16,14 +16,13 @@ order), so the tables depend only on the data, never on the write history.
 
 from __future__ import annotations
 
-import json
 import logging
 
 import numpy as np
 
 from zs.errors import StoreError
 from zs.store import lock as _lock
-from zs.store.layout import ARRAYS, CLIP_DTYPE, EMBED_DTYPE, SPLIT_META, Location
+from zs.store.layout import ARRAYS, CLIP_DTYPE, EMBED_DTYPE, Location, read_split_meta, write_split_meta
 from zs.store.masks import (
     LEGACY_MASK_ARRAY, MASK_ARRAY, MASK_DTYPE, embed_compressors, encode_logits, mask_attributes, mask_codecs,
     quantize_probs, sigmoid,
@@ -50,19 +49,6 @@ def split_params(*, num_images, num_queries, query_dim, num_classes, clip_dim=No
         "mask_shape": [int(s) for s in mask_shape] if mask_shape else None,
         "chunk_images": int(chunk_images), "inputs_sha256": str(inputs_sha256 or ""),
     }
-
-
-def read_split_meta(loc: Location, split: str) -> dict | None:
-    if not loc.exists(split, SPLIT_META):
-        return None
-    try:
-        return json.loads(loc.read_bytes(split, SPLIT_META))
-    except ValueError:
-        raise StoreError(f"{loc.url_of(split, SPLIT_META)}: not valid JSON") from None
-
-
-def write_split_meta(loc: Location, split: str, meta: dict) -> None:
-    loc.write_bytes_atomic(json.dumps(meta, indent=2, sort_keys=True).encode() + b"\n", split, SPLIT_META)
 
 
 def prepare_split(loc: Location, split: str, params: dict) -> dict:

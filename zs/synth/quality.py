@@ -73,7 +73,7 @@ def _process_image(seg, sample, world, vocab, evaluator, acc: _Tally, recall: _T
                    object_threshold: float):
     import torch
 
-    from zs.evaluate.inference import masks_to_image, panoptic_inference
+    from zs.evaluate.evaluation.inference import masks_to_image, panoptic_inference
 
     x, geometry = seg.preprocess(sample.image)
     out = seg(seg.collate([x]))

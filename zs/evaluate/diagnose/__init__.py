@@ -3,7 +3,7 @@
 Modules: ``knn`` (cosine kNN: FAISS GPU/CPU, numpy baseline), ``data`` (real
 matched features read chunk-wise; synthetic samples), ``figures`` (pure
 figure functions), ``compute`` (all figures from arrays), ``plots`` (PNGs),
-``run`` (``diagnose(cfg) -> Path``). Imported lazily: ``zs.evaluate.diagnose_cli``
+``run`` (``diagnose(cfg) -> Path``). Imported lazily: ``zs.evaluate.diagnose.cli``
 stays torch-free.
 """
 

@@ -14,7 +14,7 @@ import numpy as np
 
 from zs.errors import ConfigError
 from zs.evaluate.diagnose.figures import class_centres, pairwise_distances
-from zs.evaluate.plots import _figure, _png  # one figure/PNG helper for all report plots
+from zs.evaluate.reports.plots import _figure, _png  # one figure/PNG helper for all report plots
 
 EMBEDDINGS = ("pca", "tsne")
 

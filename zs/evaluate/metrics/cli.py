@@ -1,6 +1,6 @@
 """click commands: ``zs metrics panoptic|semantic|instance`` and ``zs report``.
 
-Parsing only; the work is done by ``zs.evaluate.metrics`` and ``zs.evaluate.report``.
+Parsing only; the work is done by ``zs.evaluate.metrics`` and ``zs.evaluate.reports.report``.
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ def _inputs(**paths) -> dict:
 
 
 def _write(out, kind: str, result: dict, config: dict, inputs: dict) -> None:
-    from zs.evaluate.report import format_metrics_summary
+    from zs.evaluate.reports.report import format_metrics_summary
     from zs.manifest import make_manifest, write_json_atomic
 
     result = {"provenance": make_manifest(kind, config=config, inputs=inputs), **result}
@@ -141,7 +141,7 @@ def report(run_dirs, out, labels, panels) -> None:
     from pathlib import Path
 
     from zs.errors import ConfigError
-    from zs.evaluate.report import batch_report, write_report
+    from zs.evaluate.reports.report import batch_report, write_report
     from zs.paths import check_out_dir
 
     if out is not None:

@@ -15,42 +15,18 @@ from pathlib import Path
 from typing import Sequence
 
 from zs.errors import ZsError
-from zs.evaluate.report_render import (fmt_pct, format_table, render_html, render_md, table_block)
+from zs.evaluate.evaluation.predict import load_run
+from zs.evaluate.reports.report_batch import paper_row
+from zs.evaluate.reports.report_render import fmt_pct, pct, render_html, render_md, table_block
 from zs.manifest import read_json
 
 log = logging.getLogger(__name__)
 
-__all__ = ["write_report", "batch_report", "format_table", "paper_row", "format_metrics_summary", "load_run"]
+__all__ = ["write_report", "batch_report", "format_metrics_summary"]
 
-# (task, key in the blocks, column label) of the paper-style table
-PAPER_METRICS = (("panoptic", "pq", "PQ"), ("panoptic", "sq", "SQ"), ("panoptic", "rq", "RQ"),
-                 ("semantic", "miou", "mIoU"), ("instance", "ap50", "mAP50"))
-GROUPS = (("seen", "seen"), ("unseen", "unseen"), ("hm", "HM"))
 DIAG_MAX_ROWS = 80
 DIAG_MAX_IMAGES = 12
 PANEL_IMAGES = 8
-
-
-def _pct(x) -> float | None:
-    return None if x is None else 100.0 * float(x)
-
-
-def paper_row(metrics: dict) -> dict[str, float | None]:
-    """Paper-style figures in percent: ``{"PQ seen": .., "PQ unseen": .., "PQ HM": .., ...}``.
-
-    A task without a seen/unseen split contributes its ``all`` value (``"PQ all"``).
-    """
-    row: dict[str, float | None] = {}
-    for task, key, label in PAPER_METRICS:
-        block = metrics.get(task)
-        if not block:
-            continue
-        if "hm" in block:
-            for group, name in GROUPS:
-                row[f"{label} {name}"] = _pct((block.get(group) or {}).get(key))
-        else:
-            row[f"{label} all"] = _pct((block.get("all") or {}).get(key))
-    return row
 
 
 def format_metrics_summary(metrics: dict) -> str:
@@ -60,21 +36,10 @@ def format_metrics_summary(metrics: dict) -> str:
         block = metrics.get(task)
         if not block:
             continue
-        parts = [f"{g} {fmt_pct(_pct((block.get(g) or {}).get(key)), 2)}" for g in ("all", "seen", "unseen", "hm")
+        parts = [f"{g} {fmt_pct(pct((block.get(g) or {}).get(key)), 2)}" for g in ("all", "seen", "unseen", "hm")
                  if g in block]
         lines.append(f"{task} {key.upper()}: " + ", ".join(parts))
     return "\n".join(lines)
-
-
-def load_run(run_dir: str | os.PathLike) -> dict:
-    """``RUN_DIR/metrics.json`` (ZsError naming it if missing or malformed)."""
-    path = Path(run_dir) / "metrics.json"
-    if not path.is_file():
-        raise ZsError(f"{path}: no metrics.json in run directory {run_dir}")
-    metrics = read_json(path)
-    if not isinstance(metrics, dict):
-        raise ZsError(f"{path}: expected a JSON object")
-    return metrics
 
 
 # -- single run ---------------------------------------------------------------------------------
@@ -85,10 +50,10 @@ def write_report(run_dir: str | os.PathLike, out_dir: str | os.PathLike | None =
 
     Reads ``RUN_DIR/metrics.json`` and, if present, ``RUN_DIR/diagnostics/diagnostics.json``
     (or ``RUN_DIR/diagnostics.json``) and the PNGs beside it; ``panels`` validation images
-    are drawn as image | ground truth | prediction (:mod:`zs.evaluate.report_panels`; 0: none).
+    are drawn as image | ground truth | prediction (:mod:`zs.evaluate.reports.report_panels`; 0: none).
     Returns the two paths.
     """
-    from zs.evaluate.report_panels import panel_blocks
+    from zs.evaluate.reports.report_panels import panel_blocks
 
     run_dir = Path(run_dir)
     out_dir = Path(out_dir) if out_dir is not None else run_dir
@@ -164,20 +129,20 @@ def overall_blocks(metrics: dict) -> list:
     pan = metrics.get("panoptic")
     if pan:
         groups = [g for g in ("all", "things", "stuff", "seen", "unseen", "hm") if g in pan]
-        rows = [[g, *(fmt_pct(_pct(pan[g].get(k))) for k in ("pq", "sq", "rq")), str(pan[g].get("n", ""))]
+        rows = [[g, *(fmt_pct(pct(pan[g].get(k))) for k in ("pq", "sq", "rq")), str(pan[g].get("n", ""))]
                 for g in groups]
         blocks += [("h", 2, "Panoptic (%)"), table_block(["group", "PQ", "SQ", "RQ", "#classes"], rows)]
     sem = metrics.get("semantic")
     if sem:
         a = sem.get("all") or {}
-        rows = [[fmt_pct(_pct(a.get(k))) for k in ("miou", "fwiou", "pacc", "macc")]]
+        rows = [[fmt_pct(pct(a.get(k))) for k in ("miou", "fwiou", "pacc", "macc")]]
         blocks += [("h", 2, "Semantic (%)"), table_block(["mIoU", "fwIoU", "pAcc", "mAcc"], rows)]
     inst = metrics.get("instance")
     if inst:
         a = inst.get("all") or {}
         keys = ("ap", "ap50", "ap75", "aps", "apm", "apl")
         blocks += [("h", 2, f"Instance ({inst.get('iou_type', 'segm')}, %)"),
-                   table_block([k.upper() for k in keys], [[fmt_pct(_pct(a.get(k))) for k in keys]])]
+                   table_block([k.upper() for k in keys], [[fmt_pct(pct(a.get(k))) for k in keys]])]
         if inst.get("summary_text"):
             blocks.append(("pre", inst["summary_text"].rstrip()))
     return blocks
@@ -190,7 +155,7 @@ def _split_of(block: dict, cid: str) -> str:
 
 
 def _bar_plot(block: dict, key: str, metric: str, name: str, include) -> list:
-    from zs.evaluate.plots import per_class_bar_png
+    from zs.evaluate.reports.plots import per_class_bar_png
 
     items = [(cid, r) for cid, r in block["per_class"].items() if include(r)]
     if not items:
@@ -202,7 +167,7 @@ def _bar_plot(block: dict, key: str, metric: str, name: str, include) -> list:
 
 def panoptic_class_blocks(pan: dict) -> list:
     rows = [[cid, r["name"], "thing" if r.get("isthing") else "stuff", _split_of(pan, cid),
-             *(fmt_pct(_pct(r[k])) if r.get("counted", True) else "–" for k in ("pq", "sq", "rq")),
+             *(fmt_pct(pct(r[k])) if r.get("counted", True) else "–" for k in ("pq", "sq", "rq")),
              str(r.get("tp", "")), str(r.get("fp", "")), str(r.get("fn", ""))]
             for cid, r in pan["per_class"].items()]
     headers = ["id", "class", "type", "split", "PQ", "SQ", "RQ", "TP", "FP", "FN"]
@@ -212,7 +177,7 @@ def panoptic_class_blocks(pan: dict) -> list:
 
 
 def semantic_class_blocks(sem: dict) -> list:
-    rows = [[cid, r["name"], _split_of(sem, cid), fmt_pct(_pct(r["iou"])), fmt_pct(_pct(r["acc"])),
+    rows = [[cid, r["name"], _split_of(sem, cid), fmt_pct(pct(r["iou"])), fmt_pct(pct(r["acc"])),
              str(r.get("pos_gt", "")), str(r.get("pos_pred", ""))] for cid, r in sem["per_class"].items()]
     headers = ["index", "class", "split", "IoU", "Acc", "GT px", "pred px"]
     return ([("h", 2, "Per-class semantic IoU (%)")]
@@ -221,7 +186,7 @@ def semantic_class_blocks(sem: dict) -> list:
 
 
 def instance_class_blocks(inst: dict) -> list:
-    rows = [[cid, r["name"], _split_of(inst, cid), *(fmt_pct(_pct(r[k])) for k in ("ap", "ap50", "ap75")),
+    rows = [[cid, r["name"], _split_of(inst, cid), *(fmt_pct(pct(r[k])) for k in ("ap", "ap50", "ap75")),
              str(r.get("num_gt", "")), str(r.get("num_det", ""))] for cid, r in inst["per_class"].items()]
     headers = ["id", "class", "split", "AP", "AP50", "AP75", "#GT", "#det"]
     return [("h", 2, "Per-class instance AP (%)"), table_block(headers, rows)]
@@ -229,7 +194,7 @@ def instance_class_blocks(inst: dict) -> list:
 
 def confusion_blocks(conf: dict) -> list:
     """Heat map of unseen GT classes vs predicted classes + each row's top predictions."""
-    from zs.evaluate.plots import confusion_png
+    from zs.evaluate.reports.plots import confusion_png
 
     gt, pred, matrix = conf.get("gt_labels") or [], conf.get("pred_labels") or [], conf.get("matrix") or []
     if not gt or not matrix:
@@ -278,13 +243,13 @@ def batch_report(run_dirs: Sequence[str | os.PathLike], out_dir: str | os.PathLi
     Rows are groups of runs: with ``labels``, runs sharing a label; otherwise
     runs whose provenance differs only by seeds (and run-specific paths,
     hashes, timings). Cells are mean ± sample std over a group. Comparison plots
-    (:mod:`zs.evaluate.report_figures`) and ``panels`` validation images under
+    (:mod:`zs.evaluate.reports.report_figures`) and ``panels`` validation images under
     every row's first run (one grid) follow the table. Returns the summary dict
     (with ``table_text``, the plain-text table).
     """
-    from zs.evaluate.report_batch import build_summary, summary_blocks
-    from zs.evaluate.report_figures import figure_blocks
-    from zs.evaluate.report_panels import panel_blocks
+    from zs.evaluate.reports.report_batch import build_summary, summary_blocks
+    from zs.evaluate.reports.report_figures import figure_blocks
+    from zs.evaluate.reports.report_panels import panel_blocks
 
     if not run_dirs:
         raise ZsError("batch report: no run directories given")

@@ -32,7 +32,7 @@ def adapt(cfg: AdaptConfig) -> Path:
     With ``cfg.stop_after`` the run stops after that many steps (checkpoint in
     ``cfg.out``, no head written) and a later run with ``resume`` continues it.
     """
-    from zs.adapt.common import open_input_store
+    from zs.adapt.inputs import open_input_store
     from zs.runtime import resolve_device, seed_everything
 
     from zs.paths import check_out_dir, no_empty_dirs_on_error
@@ -57,6 +57,3 @@ def adapt(cfg: AdaptConfig) -> Path:
         return Path(cfg.out)
     log.info("wrote %s head to %s", cfg.method, out)
     return Path(out)
-
-
-run = adapt

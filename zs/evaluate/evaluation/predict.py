@@ -2,11 +2,12 @@
 
 A run directory (``zs evaluate``'s ``RUN_DIR``) records in ``metrics.json``
 what it was evaluated on: the store (cached) or the segmenter and dataset
-(full image), the head, the thresholds and ``--limit``. :func:`run_source`
-reads that back; :func:`predict` runs the same inference again through the
-shared streaming driver (:class:`zs.evaluate.streaming.StreamingEvaluation`),
+(full image), the head, the thresholds and ``--limit``. :func:`load_run`
+reads that file (the reports read it through here too), :func:`run_source` the
+inputs it names; :func:`predict` runs the same inference again through the
+shared streaming driver (:class:`zs.evaluate.evaluation.streaming.StreamingEvaluation`),
 so the predictions are the ones the run was scored on, and hands each image's
-outputs to a writer (:class:`zs.evaluate.streaming.PredictionWriter` or
+outputs to a writer (:class:`zs.evaluate.evaluation.streaming.PredictionWriter` or
 :class:`Captured`). Predictions written by ``zs evaluate --save-predictions``
 (``RUN_DIR/predictions``) are read back by :func:`saved_panoptic` instead.
 """
@@ -15,11 +16,13 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import os
 from pathlib import Path
 
 import numpy as np
 
 from zs.errors import ZsError
+from zs.manifest import read_json
 
 
 @dataclasses.dataclass
@@ -33,15 +36,13 @@ class RunSource:
     gt_json: Path
     gt_png: Path
     images_dir: Path | None  # the dataset's image folder (None when the run does not name it)
-    infer: object  # zs.evaluate.streaming.InferenceConfig
+    infer: object  # zs.evaluate.evaluation.streaming.InferenceConfig
     limit: int | None
     provenance: dict
 
     @functools.cached_property
     def image_files(self) -> dict[int, str]:
         """image_id -> image file name, from the ground-truth JSON's ``images`` (read once)."""
-        from zs.manifest import read_json
-
         return {int(d["id"]): str(d["file_name"]) for d in read_json(self.gt_json).get("images", [])}
 
     def image_path(self, image_id: int) -> Path | None:
@@ -49,10 +50,20 @@ class RunSource:
         return None if name is None or self.images_dir is None else self.images_dir / name
 
 
+def load_run(run_dir: str | os.PathLike) -> dict:
+    """``RUN_DIR/metrics.json`` (ZsError naming it if missing or malformed)."""
+    path = Path(run_dir) / "metrics.json"
+    if not path.is_file():
+        raise ZsError(f"{path}: no metrics.json in run directory {run_dir}")
+    metrics = read_json(path)
+    if not isinstance(metrics, dict):
+        raise ZsError(f"{path}: expected a JSON object")
+    return metrics
+
+
 def run_source(run_dir) -> RunSource:
     """The inputs of ``RUN_DIR/metrics.json``; ZsError naming the missing field or file."""
-    from zs.evaluate.report import load_run
-    from zs.evaluate.streaming import InferenceConfig
+    from zs.evaluate.evaluation.streaming import InferenceConfig
 
     run_dir = Path(run_dir)
     prov = load_run(run_dir).get("provenance") or {}
@@ -113,7 +124,7 @@ class Captured:
 def evaluated_ids(source: RunSource) -> list[int]:
     """The image ids the run evaluated, in its order (``--limit`` respected)."""
     if source.mode == "cached":
-        from zs.evaluate.cached import eval_split, evaluation_rows
+        from zs.evaluate.evaluation.cached import eval_split, evaluation_rows
         from zs.store import open_store
 
         store = open_store(source.provenance["store"]["url"], mode="r")
@@ -128,7 +139,7 @@ def predict(source: RunSource, image_ids, writer, *, tasks=("panoptic",), device
 
     Returns the :class:`StreamingEvaluation` (its ``results`` hold COCO instance results).
     """
-    from zs.evaluate.streaming import StreamingEvaluation
+    from zs.evaluate.evaluation.streaming import StreamingEvaluation
     from zs.heads import load_head
 
     evaluation = StreamingEvaluation(source.vocab, tasks, infer=source.infer)
@@ -143,7 +154,7 @@ def _predict_cached(source, head, ids, evaluation, device, progress) -> None:
     import torch
     from tqdm import tqdm
 
-    from zs.evaluate.cached import (_load_row, check_head_fits_store, eval_split, evaluation_rows,
+    from zs.evaluate.evaluation.cached import (_load_row, check_head_fits_store, eval_split, evaluation_rows,
                                     store_ground_truth)
     from zs.store import open_store
 
@@ -168,7 +179,7 @@ def _predict_cached(source, head, ids, evaluation, device, progress) -> None:
 def _predict_full_image(source, head, ids, evaluation, device, progress) -> None:
     from tqdm import tqdm
 
-    from zs.evaluate.full_image import _ground_truth, check_head_fits_segmenter, predict_image
+    from zs.evaluate.evaluation.full_image import _ground_truth, check_head_fits_segmenter, predict_image
     from zs.extract.datasets import CocoPanoptic
     from zs.extract.segmenter import load_segmenter
 

@@ -1,4 +1,4 @@
-"""The ablation table of ``batch_report``: group runs, mean ± std over seeds.
+"""The ablation table of ``batch_report``: a run's paper-style row, groups of runs, mean ± std over seeds.
 
 Runs are grouped by label when labels are given, else by their provenance
 with run-specific fields removed (:data:`VOLATILE_KEYS` and keys ending in
@@ -14,7 +14,13 @@ import re
 from pathlib import Path
 from typing import Sequence
 
+from zs.evaluate.reports.report_render import pct
 from zs.manifest import hash_obj
+
+# (task, key in the blocks, column label) of the paper-style table
+PAPER_METRICS = (("panoptic", "pq", "PQ"), ("panoptic", "sq", "SQ"), ("panoptic", "rq", "RQ"),
+                 ("semantic", "miou", "mIoU"), ("instance", "ap50", "mAP50"))
+GROUPS = (("seen", "seen"), ("unseen", "unseen"), ("hm", "HM"))
 
 VOLATILE_KEYS = {"seed", "seeds", "timing", "created", "device", "python", "run_dir", "out", "file",
                  "url", "path", "sha256", "num_workers"}
@@ -29,6 +35,24 @@ DIAG_COLUMNS = (
     ("oracle_acc_with_seen", "oracle centres", 100.0),
     ("mmd_mean", "MMD (mean)", 1.0),
 )
+
+
+def paper_row(metrics: dict) -> dict[str, float | None]:
+    """Paper-style figures in percent: ``{"PQ seen": .., "PQ unseen": .., "PQ HM": .., ...}``.
+
+    A task without a seen/unseen split contributes its ``all`` value (``"PQ all"``).
+    """
+    row: dict[str, float | None] = {}
+    for task, key, label in PAPER_METRICS:
+        block = metrics.get(task)
+        if not block:
+            continue
+        if "hm" in block:
+            for group, name in GROUPS:
+                row[f"{label} {name}"] = pct((block.get(group) or {}).get(key))
+        else:
+            row[f"{label} all"] = pct((block.get("all") or {}).get(key))
+    return row
 
 
 def _is_volatile(key: str) -> bool:
@@ -95,8 +119,6 @@ def _seed_of(metrics: dict):
 
 def build_summary(runs: Sequence[tuple[Path, dict]], labels: Sequence[str] | None) -> dict:
     """``{"columns", "rows": [{label, runs, seeds, n, mean, std}], "table_text"}`` (percent)."""
-    from zs.evaluate.report import paper_row
-
     per_run = [paper_row(m) for _, m in runs]
     columns = list(dict.fromkeys(c for r in per_run for c in r))
     rows = []
@@ -160,7 +182,7 @@ def _table_rows(summary: dict, digits: int = 1) -> tuple[list[str], list[list[st
 
 def table_text(summary: dict) -> str:
     """The ablation table as plain text (the CLI prints it)."""
-    from zs.evaluate.report_render import format_table
+    from zs.text_table import format_table
 
     headers, rows = _table_rows(summary)
     return format_table(rows, headers)
@@ -168,7 +190,7 @@ def table_text(summary: dict) -> str:
 
 def summary_blocks(summary: dict) -> list:
     """Report blocks of a batch report: the ablation table and the runs behind each row."""
-    from zs.evaluate.report_render import table_block
+    from zs.evaluate.reports.report_render import table_block
 
     headers, rows = _table_rows(summary)
     runs = [[r["label"], ", ".join(str(s) for s in r["seeds"]), "; ".join(r["runs"])] for r in summary["rows"]]

@@ -16,7 +16,7 @@ the label PNGs, ``COCODetectionDataset`` for ``instances.json``; docs/report.md)
 
 The predictions are the run's own: read from ``RUN_DIR/predictions`` when
 ``zs evaluate --save-predictions`` wrote them, else made again by the run's
-inference (:mod:`zs.evaluate.predict`) on the images it evaluated.
+inference (:mod:`zs.evaluate.evaluation.predict`) on the images it evaluated.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from zs.errors import ConfigError, ZsError
-from zs.evaluate.streaming import IGNORE_LABEL, PredictionWriter
+from zs.evaluate.evaluation.streaming import IGNORE_LABEL, PredictionWriter
 from zs.manifest import read_json, write_json_atomic
 
 FORMATS = ("coco-panoptic", "semantic", "coco-results")
@@ -36,7 +36,7 @@ TASK_OF = {"coco-panoptic": "panoptic", "semantic": "semantic", "coco-results": 
 
 def export_run(run_dir, fmt: str, out=None, *, device: str = "cpu", progress: bool = False) -> Path:
     """Write ``run_dir``'s predictions as ``fmt`` into ``out`` (default ``RUN_DIR/export/FMT``); returns ``out``."""
-    from zs.evaluate.predict import evaluated_ids, run_source
+    from zs.evaluate.evaluation.predict import evaluated_ids, run_source
 
     if fmt not in FORMATS:
         raise ConfigError(f"--format {fmt}: choose from {', '.join(FORMATS)}")
@@ -53,7 +53,7 @@ def export_run(run_dir, fmt: str, out=None, *, device: str = "cpu", progress: bo
 
 
 def _predict(source, ids, writer, fmt, device, progress):
-    from zs.evaluate.predict import predict
+    from zs.evaluate.evaluation.predict import predict
 
     return predict(source, ids, writer, tasks=(TASK_OF[fmt],), device=device, progress=progress)
 
@@ -127,7 +127,7 @@ def _write_semantic_ground_truth(source, out: Path) -> None:
     """``ground_truth/NAME.png`` for every exported ``semantic/NAME.png`` (void and crowd: 255)."""
     from PIL import Image
 
-    from zs.evaluate.streaming import PanopticGroundTruth, semantic_ground_truth
+    from zs.evaluate.evaluation.streaming import PanopticGroundTruth, semantic_ground_truth
 
     gt_reader = PanopticGroundTruth(source.gt_json, source.gt_png, source.vocab)
     by_name = {a["file_name"]: image_id for image_id, a in gt_reader.by_image.items()}

@@ -1,7 +1,7 @@
 """One image at a time: inference, metric accumulation, standard-format predictions.
 
-Shared by the cached path (:mod:`zs.evaluate.cached`) and the full-image path
-(:mod:`zs.evaluate.full_image`): both hand :class:`StreamingEvaluation` the
+Shared by the cached path (:mod:`zs.evaluate.evaluation.cached`) and the full-image path
+(:mod:`zs.evaluate.evaluation.full_image`): both hand :class:`StreamingEvaluation` the
 class probabilities and image-size mask probabilities of one image with its
 ground truth, so the two paths differ only in where those come from.
 
@@ -20,8 +20,8 @@ import numpy as np
 import torch
 
 from zs.errors import ConfigError, ZsError
-from zs.evaluate import inference
-from zs.evaluate.image_masks import ImageMasks
+from zs.evaluate.evaluation import inference
+from zs.evaluate.evaluation.image_masks import ImageMasks
 from zs.manifest import read_json, write_json_atomic
 
 log = logging.getLogger(__name__)

@@ -1,8 +1,8 @@
-"""click command ``zs export`` (parsing only; the work is done by zs.evaluate.export)."""
+"""click command ``zs export`` (parsing only; the work is done by zs.evaluate.reports.export)."""
 
 import click
 
-FORMATS = ("coco-panoptic", "semantic", "coco-results")  # = zs.evaluate.export.FORMATS (no import at CLI load)
+FORMATS = ("coco-panoptic", "semantic", "coco-results")  # = export.FORMATS (not imported at CLI load)
 
 
 @click.command("export")
@@ -20,7 +20,7 @@ def export_cmd(run_dir, fmt, out, device, progress):
     --save-predictions` wrote them, else the run's inference made again on the
     images it evaluated (cached: from the store; full image: the segmenter).
     """
-    from zs.evaluate.export import export_run
+    from zs.evaluate.reports.export import export_run
     from zs.paths import check_out_dir
     from zs.runtime import resolve_device
 

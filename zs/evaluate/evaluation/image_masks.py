@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 
 from zs.errors import ZsError
-from zs.evaluate import inference
+from zs.evaluate.evaluation import inference
 
 
 class ImageMasks:

@@ -1,4 +1,4 @@
-"""Render report blocks as markdown, self-contained HTML, or a plain-text table.
+"""Render report blocks as markdown or self-contained HTML.
 
 A block is a tuple: ``("h", level, text)``, ``("p", text)``, ``("pre", text)``,
 ``("table", headers, rows)`` (cells are strings) or ``("img", file_name, png_bytes, alt)``.
@@ -19,6 +19,11 @@ td:first-child,th:first-child{text-align:left}pre{background:#f7f7f7;padding:.8e
 img{max-width:100%;margin:.5em 0}h1{font-size:1.6em}h2{font-size:1.25em;margin-top:1.6em}"""
 
 
+def pct(x) -> float | None:
+    """A fraction in percent; None stays None."""
+    return None if x is None else 100.0 * float(x)
+
+
 def fmt_pct(x, digits: int = 1) -> str:
     """A percentage (already x100) with ``digits`` decimals; '–' when undefined."""
     if x is None or (isinstance(x, float) and math.isnan(x)):
@@ -28,39 +33,6 @@ def fmt_pct(x, digits: int = 1) -> str:
 
 def table_block(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> tuple:
     return ("table", [str(h) for h in headers], [[str(c) for c in r] for r in rows])
-
-
-def format_table(rows: Sequence[dict] | Sequence[Sequence], headers: Sequence[str] | None = None,
-                 floatfmt: str = "{:.1f}") -> str:
-    """A plain-text table for the terminal.
-
-    ``rows``: dicts (columns = keys in first-seen order, or ``headers``) or
-    sequences (with ``headers``). Floats use ``floatfmt``; None/NaN print '–'.
-    """
-    rows = list(rows)
-    if rows and isinstance(rows[0], dict):
-        if headers is None:
-            headers = list(dict.fromkeys(k for r in rows for k in r))
-        rows = [[r.get(h) for h in headers] for r in rows]
-    headers = [str(h) for h in (headers or [])]
-    cells = [[_cell(v, floatfmt) for v in r] for r in rows]
-    ncol = max([len(headers)] + [len(r) for r in cells]) if (headers or cells) else 0
-    headers = headers + [""] * (ncol - len(headers))
-    widths = [max([len(headers[j])] + [len(r[j]) for r in cells if j < len(r)]) for j in range(ncol)]
-    lines = ["  ".join(h.ljust(w) if j == 0 else h.rjust(w) for j, (h, w) in enumerate(zip(headers, widths)))]
-    lines.append("  ".join("-" * w for w in widths))
-    for r in cells:
-        r = r + [""] * (ncol - len(r))
-        lines.append("  ".join(c.ljust(w) if j == 0 else c.rjust(w) for j, (c, w) in enumerate(zip(r, widths))))
-    return "\n".join(line.rstrip() for line in lines)
-
-
-def _cell(v, floatfmt: str) -> str:
-    if v is None or (isinstance(v, float) and math.isnan(v)):
-        return "–"
-    if isinstance(v, float):
-        return floatfmt.format(v)
-    return str(v)
 
 
 def _md_cell(s: str) -> str:

@@ -1,14 +1,14 @@
 """Comparison figures of a batch report: metrics per method with seed error bars, unseen
 per-class PQ across methods, and the diagnostics beside the unseen metrics they explain.
 
-Inputs are :func:`zs.evaluate.report_batch.build_summary`'s summary (percent, mean and
+Inputs are :func:`zs.evaluate.reports.report_batch.build_summary`'s summary (percent, mean and
 sample std over each row's runs) and the runs' ``metrics.json``.
 """
 
 from __future__ import annotations
 
 
-from zs.evaluate.report_batch import cell, mean_std
+from zs.evaluate.reports.report_batch import cell, mean_std
 
 BAR_METRICS = ("PQ", "mIoU", "mAP50")
 GROUPS = ("seen", "unseen", "HM")
@@ -23,7 +23,7 @@ def figure_blocks(summary: dict, runs) -> list:
 
 
 def _bar_blocks(summary: dict) -> list:
-    from zs.evaluate.plots import metric_bars_png
+    from zs.evaluate.reports.plots import metric_bars_png
 
     rows = summary["rows"]
     panels = {}
@@ -62,7 +62,7 @@ def unseen_class_pq(summary: dict, runs) -> tuple[list[str], list[list[float | N
 
 
 def _heatmap_blocks(summary: dict, runs) -> list:
-    from zs.evaluate.plots import heatmap_png
+    from zs.evaluate.reports.plots import heatmap_png
 
     classes, values = unseen_class_pq(summary, runs)
     if not classes or not summary["rows"]:
@@ -75,8 +75,8 @@ def _heatmap_blocks(summary: dict, runs) -> list:
 
 def _beside_blocks(summary: dict) -> list:
     """Unseen PQ / mIoU next to the nearest-centre, probe and oracle accuracies of the same rows."""
-    from zs.evaluate.plots import beside_png
-    from zs.evaluate.report_render import table_block
+    from zs.evaluate.reports.plots import beside_png
+    from zs.evaluate.reports.report_render import table_block
 
     diag = {r["label"]: r for r in (summary.get("diagnostics") or {}).get("rows", [])}
     rows = [r for r in summary["rows"] if r["label"] in diag]

@@ -24,7 +24,7 @@ LEGEND = ("Colours: one per class, the same in every column. White outline + lab
 def panel_blocks(runs: list[tuple[str, Path]], *, n: int = PANEL_IMAGES, seed: int = 0,
                  file_name: str = "panels.png", device: str = "cpu") -> list:
     """``[("h", ...), ("p", legend), ("img", file_name, png, alt), ("p", note)...]`` for ``runs`` = [(title, dir)]."""
-    from zs.evaluate.panels import render_grid
+    from zs.evaluate.reports.panels import render_grid
 
     head = [("h", 2, "Qualitative results")]
     if not runs or n < 1:
@@ -49,9 +49,9 @@ def panel_blocks(runs: list[tuple[str, Path]], *, n: int = PANEL_IMAGES, seed: i
 
 def _rows(run_dir: Path, n: int, seed: int, tile: int):
     """The chosen images of the first run: picture (or the reason it is missing) and ground truth."""
-    from zs.evaluate.panels import PanelStyle, Row, choose_images
-    from zs.evaluate.predict import evaluated_ids, run_source
-    from zs.evaluate.streaming import PanopticGroundTruth
+    from zs.evaluate.evaluation.predict import evaluated_ids, run_source
+    from zs.evaluate.evaluation.streaming import PanopticGroundTruth
+    from zs.evaluate.reports.panels import PanelStyle, Row, choose_images
     from zs.extract.datasets import read_rgb
     from zs.manifest import read_json
 
@@ -88,8 +88,8 @@ def tile_size(num_columns: int) -> int:
 
 def _column(title: str, run_dir: Path, ids: list[int], device: str):
     """Predictions of ``run_dir`` for ``ids``: saved ones if complete, else its inference run again."""
-    from zs.evaluate.panels import Column
-    from zs.evaluate.predict import Captured, evaluated_ids, predict, run_source, saved_panoptic
+    from zs.evaluate.evaluation.predict import Captured, evaluated_ids, predict, run_source, saved_panoptic
+    from zs.evaluate.reports.panels import Column
 
     try:
         saved = saved_panoptic(run_dir, ids)

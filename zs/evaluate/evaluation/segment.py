@@ -3,7 +3,7 @@
 The quickest check of a converted checkpoint against one's own detectron2
 output: same preprocessing as ``zs extract`` (``Segmenter.preprocess``), the
 decoder's raw class logits / mask logits / query embeddings, and
-Mask2Former's panoptic inference (``zs.evaluate.inference``).
+Mask2Former's panoptic inference (``zs.evaluate.evaluation.inference``).
 """
 
 from __future__ import annotations
@@ -62,7 +62,7 @@ def thresholds(segmenter_dir: str | os.PathLike) -> tuple[float, float]:
 def segment_image(segmenter_dir: str | os.PathLike, image_path: str | os.PathLike, *, resize: bool = True,
                   device: str = "cpu", vocab_path=None) -> dict[str, np.ndarray]:
     """Run one image; returns the arrays ``zs segment`` writes (see module doc)."""
-    from zs.evaluate.inference import masks_to_image, panoptic_inference
+    from zs.evaluate.evaluation.inference import masks_to_image, panoptic_inference
     from zs.extract.segmenter import load_segmenter
 
     seg = load_segmenter(segmenter_dir, device=device)

@@ -3,8 +3,8 @@
 No backbone, no pixel decoder: per image, the head turns the stored query
 embeddings into class probabilities, the stored mask logits
 (``SplitReader.mask_logits``) are brought to the image size as Mask2Former does
-(:func:`zs.evaluate.inference.masks_to_image`), and the shared streaming
-driver (:class:`zs.evaluate.streaming.StreamingEvaluation`) runs Mask2Former's
+(:func:`zs.evaluate.evaluation.inference.masks_to_image`), and the shared streaming
+driver (:class:`zs.evaluate.evaluation.streaming.StreamingEvaluation`) runs Mask2Former's
 inference and folds the image into the metrics. One image in memory at a time.
 """
 
@@ -20,7 +20,7 @@ import torch
 from tqdm import tqdm
 
 from zs.errors import ProvenanceError, StoreError
-from zs.evaluate.streaming import TASKS, ImageMasks, InferenceConfig, PanopticGroundTruth, StreamingEvaluation
+from zs.evaluate.evaluation.streaming import TASKS, ImageMasks, InferenceConfig, PanopticGroundTruth, StreamingEvaluation
 
 log = logging.getLogger(__name__)
 

@@ -12,7 +12,7 @@ Inputs are class *probabilities* (softmax over K+1, last = no-object) and mask
 Two ways to the image size. ``masks_to_image`` is Mask2Former's (``--exact``);
 ``masks_to_image_fast`` samples the same points in one resize, and with
 ``semantic_support`` / ``semantic_labels`` the default (fast) evaluation path
-does the work only for the queries that can matter (``zs.evaluate.streaming``;
+does the work only for the queries that can matter (``zs.evaluate.evaluation.streaming``;
 agreement: ``benchmarks/eval_agreement.py``, ``tests/evaluate/test_fast_vs_exact.py``).
 
 The exact functions are fast, but bit-identical to the plain loops (``tests/evaluate/test_evaluate_fast_paths.py``):

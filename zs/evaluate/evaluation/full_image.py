@@ -17,7 +17,7 @@ import torch
 from tqdm import tqdm
 
 from zs.errors import ProvenanceError, ZsError
-from zs.evaluate.streaming import TASKS, GroundTruthImage, ImageMasks, InferenceConfig, StreamingEvaluation
+from zs.evaluate.evaluation.streaming import TASKS, GroundTruthImage, ImageMasks, InferenceConfig, StreamingEvaluation
 
 log = logging.getLogger(__name__)
 
