@@ -98,6 +98,18 @@ def make_manifest(
     return m
 
 
+def path_inputs(**paths: str | os.PathLike | None) -> dict:
+    """``inputs`` of a manifest for files and folders: role -> path (resolved) plus sha256 for files."""
+    out = {}
+    for role, p in paths.items():
+        if p is None:
+            continue
+        out[role] = {"path": str(Path(p).resolve())}
+        if Path(p).is_file():
+            out[role]["sha256"] = sha256_file(p)
+    return out
+
+
 def write_json_atomic(path: str | os.PathLike, obj: Any) -> None:
     """Write JSON to ``path`` via a temp file + rename (never half-written)."""
     path = Path(path)

@@ -51,7 +51,7 @@ def _cfg(spec, out, **kw):
 
 def test_grid_expansion_and_order(tmp_path):
     spec = load_spec(_write(tmp_path), known_types=TYPES)
-    names = spec.order()
+    names = list(spec.stages)
     assert len(spec.variants) == 4
     assert names[0] == "src" and names[-1] == "all"
     assert "step@method=big,seed=1" in names

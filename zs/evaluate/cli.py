@@ -1,5 +1,5 @@
 """click commands ``zs evaluate`` and ``zs segment`` (parsing only; the work is done by
-``zs.evaluate.run.evaluate`` and ``zs.evaluate.evaluation.segment.segment_image``)."""
+``zs.evaluate.run.evaluate`` and ``zs.evaluate.evaluation.segment.segment_to_file``)."""
 
 import click
 
@@ -87,14 +87,10 @@ def segment_cmd(segmenter_dir, image_path, no_resize, vocab_path, out_path, devi
     segment_ids, segment_classes (contiguous label), segment_isthing,
     segment_scores; pixel_values [3,h,w] (the normalised input, unpadded).
     """
-    import numpy as np
+    from zs.evaluate.evaluation.segment import segment_to_file
 
-    from zs.evaluate.evaluation.segment import segment_image
-    from zs.paths import check_out_file
-
-    check_out_file(out_path)
-    arrays = segment_image(segmenter_dir, image_path, resize=not no_resize, device=device, vocab_path=vocab_path)
-    np.savez(out_path, **arrays)
+    arrays = segment_to_file(segmenter_dir, image_path, out_path, resize=not no_resize, device=device,
+                             vocab_path=vocab_path)
     click.echo(f"wrote {out_path}: {len(arrays['segment_ids'])} segments, "
                f"{arrays['class_logits'].shape[0]} queries")
 

@@ -91,29 +91,9 @@ def split_group():
 @click.option("--unseen", type=click.Path(), help="Unseen class list (ids or names); default PADing's 14.")
 def split_coco_panoptic(json_in, json_out, unseen):
     """Write the seen-only training JSON: drop images with any unseen segment (crowd included)."""
-    from zs.extract.text import zero_shot_train_split
-    from zs.manifest import read_json, write_json_atomic
-    from zs.paths import check_out_file
-    from zs.vocab import PADING_UNSEEN_IDS, read_class_list
+    from zs.extract.split import split_coco_panoptic as split
 
-    check_out_file(json_out, "JSON_OUT")
-    data = read_json(json_in)
-    if "categories" not in data or "annotations" not in data:
-        raise ZsError(f"{json_in}: not a COCO panoptic JSON (needs categories, annotations)")
-    if unseen:
-        by_name = {c["name"]: int(c["id"]) for c in data["categories"]}
-        ids = set()
-        for u in read_class_list(unseen):
-            if u.isdigit():
-                ids.add(int(u))
-            elif u in by_name:
-                ids.add(by_name[u])
-            else:
-                raise ZsError(f"{unseen}: class '{u}' is not in {json_in}'s categories")
-    else:
-        ids = set(PADING_UNSEEN_IDS)
-    out, counts = zero_shot_train_split(data, ids)
-    write_json_atomic(json_out, out)
+    counts = split(json_in, json_out, unseen)
     click.echo(f"images kept {counts['images_kept']}, dropped {counts['images_dropped']}; segments kept "
                f"{counts['segments_kept']} (seen), unseen segments dropped {counts['unseen_segments_dropped']} "
                f"({counts['unseen_classes']} unseen classes)")
@@ -170,21 +150,11 @@ def prepare_coco_zsi(json_path, out, limit, progress):
 @click.option("--device", default="auto", show_default=True)
 def text_embed_cmd(store, clip_model, clip_weights, semantic, name, device):
     """Text embeddings of the store's vocabulary (PADing's 8 templates) into STORE/text/."""
-    from zs.extract.text import embed_vocabulary
-    from zs.paths import check_store_out
-    from zs.store import open_store
+    from zs.extract.text import embed_store_text
 
-    check_store_out(store)
-    st = open_store(store, mode="a")
-    clip = None
-    if semantic is None:
-        if not (clip_model and clip_weights):
-            raise ZsError("give --clip-model and --clip-weights, or --semantic FILE.npy")
-        from zs.extract.clip import load_clip
-
-        clip = load_clip(clip_model, clip_weights, device)
-    emb, _ = embed_vocabulary(st, name=name, clip=clip, semantic=semantic)
-    click.echo(f"wrote {st.url}/text/{name}: {emb.shape[0]} classes x {emb.shape[1]} dims")
+    url, emb = embed_store_text(store, name=name, clip_model=clip_model, clip_weights=clip_weights,
+                                semantic=semantic, device=device)
+    click.echo(f"wrote {url}/text/{name}: {emb.shape[0]} classes x {emb.shape[1]} dims")
 
 
 commands: list = [extract_cmd, split_group, prepare_group, text_embed_cmd]

@@ -3,7 +3,8 @@
 A checkpoint's class index k is the k-th class of its protocol's list, so each list
 below is kept in PADing's contiguous order (seen classes first, then unseen).
 
-* ``coco-panoptic``: the 133 COCO panoptic classes, 14 unseen (``zs.vocab.PADING_UNSEEN_IDS``).
+* ``coco-panoptic``: the 133 COCO panoptic classes (``zs.extract.d2.coco_categories``), 14
+  unseen (``zs.vocab.PADING_UNSEEN_IDS``); its list is the panoptic JSON's own.
 * ``coco-stuff-171``: COCO-Stuff's 171 classes, 156 seen then 15 unseen (the ZegFormer
   split). Source: PADing ``PADing/data/datasets/register_coco_stuff.py``
   (``COCO_CATEGORIES_Seen`` + ``COCO_CATEGORIES_Unseen``, contiguous = seen then unseen;
@@ -19,9 +20,8 @@ Ids here are COCO's (1-based; COCO-Stuff stuff ids 92..182).
 
 from __future__ import annotations
 
-from zs.errors import ZsError
 from zs.extract.d2.coco_categories import COCO_PANOPTIC_CATEGORIES
-from zs.vocab import PADING_UNSEEN_IDS, Category, Vocabulary
+from zs.vocab import Category, Vocabulary
 
 # COCO-Stuff's 91 stuff classes, ids 92..182 in order (cocostuff labels.md)
 _STUFF_91 = """banner blanket branch bridge building-other bush cabinet cage cardboard carpet ceiling-other
@@ -58,17 +58,3 @@ def coco_zsi_48_17() -> Vocabulary:
     cats = [Category(i, _THINGS[i], True, True) for i in ZSI_48_17_SEEN_IDS]
     cats += [Category(i, _THINGS[i], True, False) for i in ZSI_48_17_UNSEEN_IDS]
     return Vocabulary("coco-zsi-48-17", tuple(cats))
-
-
-def coco_panoptic_133() -> Vocabulary:
-    return Vocabulary.from_coco_categories(COCO_PANOPTIC_CATEGORIES, [str(i) for i in PADING_UNSEEN_IDS],
-                                           name="coco-panoptic")
-
-
-PROTOCOLS = {"coco-panoptic": coco_panoptic_133, "coco-stuff-171": coco_stuff_171, "coco-zsi-48-17": coco_zsi_48_17}
-
-
-def protocol_vocabulary(name: str) -> Vocabulary:
-    if name not in PROTOCOLS:
-        raise ZsError(f"unknown protocol '{name}' (choose from {', '.join(PROTOCOLS)})")
-    return PROTOCOLS[name]()

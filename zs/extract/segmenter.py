@@ -27,7 +27,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from PIL import Image
 from torch import nn
 
@@ -247,13 +246,3 @@ def load_segmenter(path: str | os.PathLike, device: str | torch.device = "cpu") 
     check_class_head(seg)
     log.info("segmenter %s: Q=%d D=%d K=%d", p, seg.num_queries, seg.query_dim, seg.num_classes)
     return seg
-
-
-def masks_to_probs(mask_logits: torch.Tensor) -> torch.Tensor:
-    """Sigmoid probabilities, float32 on CPU: [.., h, w] -> [.., h, w]."""
-    return torch.sigmoid(mask_logits.float()).cpu()
-
-
-def upsample_masks(mask_logits: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
-    """Bilinear (align_corners=False) [B, Q, h, w] -> [B, Q, H, W], as Mask2Former does."""
-    return F.interpolate(mask_logits, size=size, mode="bilinear", align_corners=False)

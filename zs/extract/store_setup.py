@@ -124,10 +124,6 @@ def write_seen_head(store, seg, vocab) -> str:
     return store.save_seen_head(head, manifest)
 
 
-def read_failures(store, split: str) -> list[dict]:
-    return store.read_json(split, FAILURES, default=[])
-
-
 def write_failures(store, split: str, failures: list[dict]) -> None:
     """The failures table of the split (rows that could not be read); empty list clears it."""
     store.write_json(failures, split, FAILURES)

@@ -1,4 +1,4 @@
-"""Text embeddings of a vocabulary (``zs text-embed``) and the zero-shot train split (``zs split``).
+"""Text embeddings of a vocabulary (``zs text-embed``).
 
 Templates: PADing builds its class embeddings in ``PADing/PADing_model.py``
 (``get_embeddings``, github.com/heshuting555/PADing) with
@@ -73,21 +73,21 @@ def embed_vocabulary(store, *, name: str = "default", clip=None, semantic: str |
     return emb, meta
 
 
-def zero_shot_train_split(data: dict, unseen_ids: set[int]) -> tuple[dict, dict]:
-    """Drop every image with any segment (crowd included) of an unseen class -> (json, counts)."""
-    cats = {int(c["id"]) for c in data["categories"]}
-    missing = sorted(unseen_ids - cats)
-    if missing:
-        raise ZsError(f"unseen category ids {missing} are not in the JSON's categories")
-    drop = {int(a["image_id"]) for a in data["annotations"]
-            if any(int(s["category_id"]) in unseen_ids for s in a.get("segments_info", []))}
-    keep_imgs = [im for im in data["images"] if int(im["id"]) not in drop]
-    keep_anns = [a for a in data["annotations"] if int(a["image_id"]) not in drop]
-    seg_seen = sum(len(a.get("segments_info", [])) for a in keep_anns)
-    seg_unseen_dropped = sum(1 for a in data["annotations"] if int(a["image_id"]) in drop
-                             for s in a.get("segments_info", []) if int(s["category_id"]) in unseen_ids)
-    out = {**data, "images": keep_imgs, "annotations": keep_anns}
-    counts = {"images_kept": len(keep_imgs), "images_dropped": len(data["images"]) - len(keep_imgs),
-              "segments_kept": seg_seen, "unseen_segments_dropped": seg_unseen_dropped,
-              "unseen_classes": len(unseen_ids)}
-    return out, counts
+def embed_store_text(store: str, *, name: str = "default", clip_model: str | None = None,
+                     clip_weights: str | None = None, semantic: str | None = None,
+                     device: str = "auto") -> tuple[str, np.ndarray]:
+    """``zs text-embed``: embed (CLIP) or import (``semantic``) the vocabulary of ``store`` -> (url, [K, Dt])."""
+    from zs.paths import check_store_out
+    from zs.store import open_store
+
+    check_store_out(store)
+    st = open_store(store, mode="a")
+    clip = None
+    if semantic is None:
+        if not (clip_model and clip_weights):
+            raise ZsError("give --clip-model and --clip-weights, or --semantic FILE.npy")
+        from zs.extract.clip import load_clip
+
+        clip = load_clip(clip_model, clip_weights, device)
+    emb, _ = embed_vocabulary(st, name=name, clip=clip, semantic=semantic)
+    return st.url, emb

@@ -95,9 +95,6 @@ class Spec:
     variants: list[dict[str, Any]]
     vars: dict[str, Any]
 
-    def order(self) -> list[str]:
-        return list(self.stages)
-
 
 # --------------------------------------------------------------------------- loading
 def load_spec(path_or_text: str | Path, *, overrides: dict[str, Any] | None = None,

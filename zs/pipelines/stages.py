@@ -112,20 +112,17 @@ def run_extract(params, inputs, out: Path, ctx):
 
 
 def run_text_embed(params, inputs, out: Path, ctx):
-    from zs.extract.text import embed_vocabulary
-    from zs.store import open_store
+    from zs.extract.text import embed_store_text
 
     store_url = _store_of(inputs["store"])
-    store = open_store(store_url, mode="a")
     if params["source"] == "semantic":
         data = (inputs.get("data") or {}).get("data") or inputs["store"].get("data")
         semantic = _path(params.get("semantic")) or str(Path(data) / "semantic.npy")
-        embed_vocabulary(store, name=params["name"], semantic=semantic)
+        embed_store_text(store_url, name=params["name"], semantic=semantic)
     else:
-        from zs.extract.clip import load_clip
-
         model, weights = _clip(params)
-        embed_vocabulary(store, name=params["name"], clip=load_clip(model, weights, _device(params, ctx)))
+        embed_store_text(store_url, name=params["name"], clip_model=model, clip_weights=weights,
+                         device=_device(params, ctx))
     return {"store": store_url, "data": inputs["store"].get("data")}
 
 

@@ -114,9 +114,6 @@ class Location:
             return LocalStore(self.path(*parts), read_only=read_only)
         return FsspecStore.from_url(self.url_of(*parts), read_only=read_only, storage_options=NO_LISTINGS_CACHE)
 
-    def open_file(self, *parts: str, mode: str = "rb"):
-        return self.fs.open(self.path(*parts), mode)
-
     def size(self, *parts: str) -> int:
         p = self.path(*parts)
         if not self.fs.exists(p):

@@ -94,13 +94,6 @@ def mask_codecs() -> dict:
     return {"filters": [Delta(dtype=MASK_DTYPE)], "compressors": [ZstdCodec(level=ZSTD_LEVEL)]}
 
 
-def mask_compressors():
-    """Schema 1 codec chain (uint8 probabilities; bitshuffle puts the mostly-zero high bits together)."""
-    from zarr.codecs import BloscCodec
-
-    return [BloscCodec(cname="zstd", clevel=5, shuffle="bitshuffle", typesize=1)]
-
-
 def embed_compressors():
     from zarr.codecs import BloscCodec
 

@@ -8,7 +8,7 @@ import logging
 import numpy as np
 
 from zs.errors import StoreError
-from zs.store.layout import ARRAYS, SPLIT_META, read_split_meta
+from zs.store.layout import ARRAYS, read_split_meta
 from zs.store.masks import LEGACY_MASK_ARRAY, MASK_ARRAY, decode_logits, dequantize_probs, legacy_logits, sigmoid
 
 log = logging.getLogger(__name__)
@@ -187,7 +187,3 @@ class SplitReader:
         from zs.store.batches import image_batches
 
         return image_batches(self, images_per_batch, seed=seed, device=device, epochs=epochs)
-
-
-def split_meta_path(loc, name: str) -> str:
-    return loc.path(name, SPLIT_META)

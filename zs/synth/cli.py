@@ -132,26 +132,13 @@ def train_clip_cmd(data, out, steps, seed, device, progress):
 def synth_quality_cmd(data, segmenter, clip_dir, split, limit, object_threshold, out, device, progress):
     """Seen PQ, seen accuracy by attribute and unseen mask recall of a segmenter (+ CLIP retrieval)."""
     import json
-    from pathlib import Path
 
-    from zs.manifest import write_json_atomic
-    from zs.paths import check_out_file
-    from zs.synth.assets import default_segmenter_path
-    from zs.synth.quality import segmenter_quality
+    from zs.synth.criteria import synth_quality
 
-    if out:
-        check_out_file(out)
-    res = segmenter_quality(segmenter or default_segmenter_path(), data, split=split, device=device,
-                            limit=limit, object_threshold=object_threshold, progress=progress)
-    if clip_dir:
-        from zs.synth.clip_eval import clip_retrieval
-
-        root = Path(clip_dir)
-        res["clip_retrieval"] = clip_retrieval(root / "open_clip_config.json", root / "weights.pt", data,
-                                               split=split, limit=None if limit is None else limit * 8)
+    res = synth_quality(data, segmenter, clip_dir=clip_dir, split=split, device=device, limit=limit,
+                        object_threshold=object_threshold, out=out, progress=progress)
     click.echo(json.dumps(res, indent=1))
     if out:
-        write_json_atomic(out, res)
         click.echo(f"wrote {out}")
 
 
@@ -170,25 +157,16 @@ def synth_quality_cmd(data, segmenter, clip_dir, split, limit, object_threshold,
 @click.option("--progress/--no-progress", default=True, show_default=True)
 def synth_criteria_cmd(data, segmenter, text_source, clip_dir, split, limit, out, device, progress):
     """The world-selection criteria: transfer probe, seen segmenter, honesty, size; each with pass/fail."""
-    from zs.manifest import write_json_atomic
-    from zs.paths import check_out_file
-    from zs.synth.assets import ASSETS, default_segmenter_path
-    from zs.synth.criteria import world_criteria
+    from zs.synth.criteria import synth_criteria
 
     if limit is not None and limit < 1:
         raise click.BadParameter(f"--limit {limit}: must be >= 1")
-    if out:
-        check_out_file(out)
-    if text_source == "clip" and clip_dir is None:
-        clip_dir = ASSETS / "synth_clip"
-    res = world_criteria(data, segmenter or default_segmenter_path(), text_source=text_source,
-                         clip_dir=clip_dir if text_source == "clip" else None, split=split, device=device,
-                         limit=limit, progress=progress)
+    res = synth_criteria(data, segmenter, text_source=text_source, clip_dir=clip_dir, split=split, device=device,
+                         limit=limit, out=out, progress=progress)
     for name, c in res["criteria"].items():
         click.echo(f"{name:22s} {'PASS' if c['pass'] else 'FAIL'}  {_criterion_line(name, c)}")
     click.echo(f"all criteria: {'PASS' if res['pass'] else 'FAIL'}")
     if out:
-        write_json_atomic(out, res)
         click.echo(f"wrote {out}")
 
 

@@ -181,3 +181,49 @@ def world_criteria(data_dir: str | Path, segmenter: str | Path, *, text_source: 
                       "values": {k: list(v) for k, v in world.values.items()}, "render": world.render},
             "thresholds": THRESHOLDS, "criteria": criteria, "quality": quality,
             "pass": all(c["pass"] for c in criteria.values())}
+
+
+def synth_criteria(data_dir: str | Path, segmenter: str | Path | None = None, *, text_source: str = "clip",
+                   clip_dir=None, split: str = "val", device: str = "cpu", limit: int | None = None,
+                   out: str | Path | None = None, progress: bool = False) -> dict:
+    """``zs synth-criteria``: :func:`world_criteria` with the shipped segmenter and tiny CLIP as defaults;
+    written to ``out`` as JSON when given."""
+    from zs.manifest import write_json_atomic
+    from zs.paths import check_out_file
+    from zs.synth.assets import ASSETS, default_segmenter_path
+
+    if out:
+        check_out_file(out)
+    if text_source == "clip" and clip_dir is None:
+        clip_dir = ASSETS / "synth_clip"
+    res = world_criteria(data_dir, segmenter or default_segmenter_path(), text_source=text_source,
+                         clip_dir=clip_dir if text_source == "clip" else None, split=split, device=device,
+                         limit=limit, progress=progress)
+    if out:
+        write_json_atomic(out, res)
+    return res
+
+
+def synth_quality(data_dir: str | Path, segmenter: str | Path | None = None, *, clip_dir: str | Path | None = None,
+                  split: str = "val", device: str = "cpu", limit: int | None = None, object_threshold: float = 0.8,
+                  out: str | Path | None = None, progress: bool = False) -> dict:
+    """``zs synth-quality``: :func:`segmenter_quality` (default: the shipped segmenter), plus the tiny CLIP's
+    retrieval of ``clip_dir`` as ``clip_retrieval``; written to ``out`` as JSON when given."""
+    from zs.manifest import write_json_atomic
+    from zs.paths import check_out_file
+    from zs.synth.assets import default_segmenter_path
+    from zs.synth.quality import segmenter_quality
+
+    if out:
+        check_out_file(out)
+    res = segmenter_quality(segmenter or default_segmenter_path(), data_dir, split=split, device=device,
+                            limit=limit, object_threshold=object_threshold, progress=progress)
+    if clip_dir:
+        from zs.synth.clip_eval import clip_retrieval
+
+        root = Path(clip_dir)
+        res["clip_retrieval"] = clip_retrieval(root / "open_clip_config.json", root / "weights.pt", data_dir,
+                                               split=split, limit=None if limit is None else limit * 8)
+    if out:
+        write_json_atomic(out, res)
+    return res

@@ -146,3 +146,4 @@ def segmenter_quality(
         "chance": attribute_chance(world),
         f"mask_recall_iou>={iou_threshold:.2f}": recall.summary(),
     }
+

@@ -87,3 +87,14 @@ def segment_image(segmenter_dir: str | os.PathLike, image_path: str | os.PathLik
         "segment_scores": np.array([s["score"] for s in segments], dtype=np.float32),
         "pixel_values": pixels.numpy().astype(np.float32),
     }
+
+
+def segment_to_file(segmenter_dir: str | os.PathLike, image_path: str | os.PathLike, out_path: str | os.PathLike,
+                    *, resize: bool = True, device: str = "cpu", vocab_path=None) -> dict[str, np.ndarray]:
+    """``zs segment``: :func:`segment_image`'s arrays written to the .npz ``out_path``; returns them."""
+    from zs.paths import check_out_file
+
+    check_out_file(out_path)
+    arrays = segment_image(segmenter_dir, image_path, resize=resize, device=device, vocab_path=vocab_path)
+    np.savez(out_path, **arrays)
+    return arrays

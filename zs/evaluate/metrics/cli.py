@@ -1,6 +1,6 @@
 """click commands: ``zs metrics panoptic|semantic|instance`` and ``zs report``.
 
-Parsing only; the work is done by ``zs.evaluate.metrics`` and ``zs.evaluate.reports.report``.
+Parsing only; the work is done by ``zs.evaluate.metrics.write`` and ``zs.evaluate.reports.report``.
 """
 
 from __future__ import annotations
@@ -8,34 +8,9 @@ from __future__ import annotations
 import click
 
 
-def _read_unseen(path):
-    from zs.vocab import read_class_list
-
-    return read_class_list(path) if path else []
-
-
-def _inputs(**paths) -> dict:
-    """Provenance of the inputs: path plus sha256 for files (folders: path only)."""
-    from pathlib import Path
-
-    from zs.manifest import sha256_file
-
-    out = {}
-    for role, p in paths.items():
-        if p is None:
-            continue
-        out[role] = {"path": str(Path(p).resolve())}
-        if Path(p).is_file():
-            out[role]["sha256"] = sha256_file(p)
-    return out
-
-
-def _write(out, kind: str, result: dict, config: dict, inputs: dict) -> None:
+def _echo(out, result: dict) -> None:
     from zs.evaluate.reports.report import format_metrics_summary
-    from zs.manifest import make_manifest, write_json_atomic
 
-    result = {"provenance": make_manifest(kind, config=config, inputs=inputs), **result}
-    write_json_atomic(out, result)
     click.echo(format_metrics_summary(result))
     click.echo(f"wrote {out}")
 
@@ -56,24 +31,10 @@ def metrics() -> None:
 @click.option("--progress/--no-progress", default=False, help="Show a progress bar.")
 def panoptic(gt_json, gt_folder, pred_json, pred_folder, unseen, workers, out, progress) -> None:
     """PQ/SQ/RQ per class, All/Things/Stuff (+ seen/unseen/hm), exactly as panopticapi."""
-    from concurrent.futures import ProcessPoolExecutor
+    from zs.evaluate.metrics.write import write_panoptic_metrics
 
-    from zs.errors import ConfigError
-    from zs.evaluate.metrics import evaluate_panoptic_files
-    from zs.paths import check_out_file
-
-    check_out_file(out)
-    if workers < 1:
-        raise ConfigError(f"--workers must be >= 1, got {workers}")
-    args = (gt_json, gt_folder, pred_json, pred_folder, _read_unseen(unseen))
-    if workers == 1:
-        res = evaluate_panoptic_files(*args, progress=progress)
-    else:
-        with ProcessPoolExecutor(workers) as ex:
-            res = evaluate_panoptic_files(*args, executor=ex, progress=progress)
-    inputs = _inputs(gt_json=gt_json, gt_folder=gt_folder, pred_json=pred_json, pred_folder=pred_folder,
-                     unseen=unseen)
-    _write(out, "metrics-panoptic", {"panoptic": res}, {"workers": workers}, inputs)
+    _echo(out, write_panoptic_metrics(out, gt_json, gt_folder, pred_json, pred_folder, unseen=unseen,
+                                      workers=workers, progress=progress))
 
 
 @metrics.command("semantic")
@@ -88,17 +49,10 @@ def panoptic(gt_json, gt_folder, pred_json, pred_folder, unseen, workers, out, p
 @click.option("--progress/--no-progress", default=False, help="Show a progress bar.")
 def semantic(gt_folder, pred_folder, num_classes, ignore_label, names, unseen, out, progress) -> None:
     """mIoU, fwIoU, pixel/mean accuracy from a confusion matrix (detectron2 SemSegEvaluator)."""
-    from zs.evaluate.metrics import evaluate_semantic_files
-    from zs.paths import check_out_file
-    from zs.vocab import read_class_list
+    from zs.evaluate.metrics.write import write_semantic_metrics
 
-    check_out_file(out)
-    class_names = read_class_list(names) if names else None
-    res = evaluate_semantic_files(gt_folder, pred_folder, num_classes, ignore_label=ignore_label,
-                                  unseen=_read_unseen(unseen), names=class_names, progress=progress)
-    config = {"num_classes": num_classes, "ignore_label": ignore_label}
-    _write(out, "metrics-semantic", {"semantic": res}, config,
-           _inputs(gt_folder=gt_folder, pred_folder=pred_folder, names=names, unseen=unseen))
+    _echo(out, write_semantic_metrics(out, gt_folder, pred_folder, num_classes, ignore_label=ignore_label,
+                                      names=names, unseen=unseen, progress=progress))
 
 
 @metrics.command("instance")
@@ -109,18 +63,9 @@ def semantic(gt_folder, pred_folder, num_classes, ignore_label, names, unseen, o
 @click.option("--out", required=True, type=click.Path(dir_okay=False), help="Output JSON.")
 def instance(gt_json, results_json, iou_type, unseen, out) -> None:
     """COCO AP (pycocotools COCOeval as detectron2 drives it) plus per-class AP/AP50/AP75."""
-    from zs.errors import ZsError
-    from zs.evaluate.metrics import instance_metrics
-    from zs.manifest import read_json
-    from zs.paths import check_out_file
+    from zs.evaluate.metrics.write import write_instance_metrics
 
-    check_out_file(out)
-    gt, results = read_json(gt_json), read_json(results_json)
-    if not isinstance(results, list):
-        raise ZsError(f"{results_json}: expected a COCO results list, got {type(results).__name__}")
-    res = instance_metrics(gt, results, iou_type, _read_unseen(unseen))
-    _write(out, "metrics-instance", {"instance": res}, {"iou_type": iou_type},
-           _inputs(gt_json=gt_json, results_json=results_json, unseen=unseen))
+    _echo(out, write_instance_metrics(out, gt_json, results_json, iou_type=iou_type, unseen=unseen))
 
 
 @click.command("report")
