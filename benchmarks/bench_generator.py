@@ -31,7 +31,6 @@ On ``--device cuda`` every timing synchronises the device first; the precision p
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import shutil
 import statistics

@@ -43,9 +43,9 @@ _CLI_MODULES = (
     "zs.generate.cli",  # zs fit-generator, zs sample
     "zs.adapt.cli",  # zs adapt
     "zs.evaluate.cli",  # zs evaluate, zs segment
-    "zs.evaluate.metrics.cli",  # zs metrics panoptic|semantic|instance, zs report
+    "zs.evaluate.metrics.cli",  # zs metrics panoptic|semantic|instance
     "zs.evaluate.diagnose.cli",  # zs diagnose
-    "zs.evaluate.reports.cli",  # zs export
+    "zs.evaluate.reports.cli",  # zs report, zs export
     "zs.pipelines.cli",  # zs run, zs demo
 )
 

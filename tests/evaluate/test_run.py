@@ -110,3 +110,46 @@ def test_store_without_val_split_or_masks_is_refused(eval_world, tmp_path):
         evaluate_cached(empty, w.head)
     r = _cli(["evaluate", "--store", tmp_path / "empty", "--head", w.head_dir, "--out", tmp_path / "r"])
     assert r.exit_code != 0 and "no masks" in str(r.exception)
+
+
+def test_cached_evaluation_in_two_processes_equals_one(eval_world, tmp_path):
+    """--workers 2: the merged statistics, instance results and prediction files are those of one process."""
+    from zs.evaluate.evaluation.cached import chunks
+
+    assert [len(c) for c in chunks(list(range(6)), 2)] == [3, 3]
+    assert [len(c) for c in chunks(list(range(100)), 2)] == [9] * 11 + [1]
+    w = eval_world
+    runs = {}
+    for workers in (1, 2):
+        res = evaluate(EvaluateConfig(head=str(w.head_dir), out=str(tmp_path / f"w{workers}"), store=w.store.url,
+                                      save_predictions=True, report=False, workers=workers))
+        runs[workers] = res.metrics
+        assert res.metrics["provenance"]["timing"]["workers"] == workers
+    one, two = runs[1], runs[2]
+    assert two["provenance"]["num_images"] == one["provenance"]["num_images"] == len(w.dataset)
+    for task in ("semantic", "instance", "unseen_confusion"):
+        assert two[task] == one[task], task
+    assert _close(two["panoptic"], one["panoptic"])
+    for name in ("panoptic.json", "instances.json"):
+        assert (tmp_path / "w2" / "predictions" / name).read_text() == (tmp_path / "w1" / "predictions" / name).read_text()
+    for png in (tmp_path / "w1" / "predictions" / "panoptic").glob("*.png"):
+        assert (tmp_path / "w2" / "predictions" / "panoptic" / png.name).read_bytes() == png.read_bytes()
+
+
+def _close(a, b, tol=1e-12) -> bool:
+    """Nested dicts equal, floats to ``tol`` (PQ's IoU sums are added in another order across processes)."""
+    if isinstance(a, dict):
+        return a.keys() == b.keys() and all(_close(a[k], b[k], tol) for k in a)
+    if isinstance(a, float) and isinstance(b, float):
+        return abs(a - b) <= tol
+    return a == b
+
+
+def test_workers_are_refused_when_they_cannot_apply(eval_world, tmp_path):
+    w = eval_world
+    with pytest.raises(ConfigError, match="--workers 0"):
+        evaluate(EvaluateConfig(head=str(w.head_dir), out=str(tmp_path / "a"), store=w.store.url, workers=0))
+    with pytest.raises(ConfigError, match="--workers 2: applies to cached"):
+        evaluate(EvaluateConfig(head=str(w.head_dir), out=str(tmp_path / "b"), full_image=True,
+                                segmenter=str(w.seg_dir), data=str(w.root / "data"), workers=2))
+    assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()

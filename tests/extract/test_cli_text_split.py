@@ -77,7 +77,7 @@ def test_text_embed_clip_and_semantic(tiny_coco, tiny_seg_dir, tiny_clip_paths, 
     from zs.extract.clip import load_clip
     from zs.extract.job import ExtractConfig
     from zs.extract.run import run
-    from zs.extract.text import PADING_TEMPLATES, text_embeddings
+    from zs.extract.text import PADING_TEMPLATES
     from zs.store import open_store
 
     i, j, p = tiny_coco

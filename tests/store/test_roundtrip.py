@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from store_helpers import DC, HW, PARAMS, Q, VOCAB, manifest, record
+from store_helpers import DC, PARAMS, Q, VOCAB, manifest, record
 from zs.errors import StoreError
 from zs.store import create_store, open_store
 from zs.store.masks import dequantize_probs, quantize_probs

@@ -17,8 +17,8 @@ from pathlib import Path
 import torch
 
 from zs.adapt.calibrate import calibrate
-from zs.adapt.inputs import load_seen_head, restamp_head, seen_head_path, text_embeddings, write_head
 from zs.adapt.config import AdaptConfig
+from zs.adapt.inputs import load_seen_head, restamp_head, seen_head_path, text_embeddings, write_head
 from zs.adapt.loop import remove_checkpoint, summarize_history, train_steps
 from zs.adapt.projector import flatten_batch, new_projector_head, no_object_term, projector_optimizer
 from zs.errors import ZsError

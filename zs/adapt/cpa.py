@@ -19,8 +19,8 @@ import torch
 
 from zs.adapt.calibrate import calibrate
 from zs.adapt.classifier import draw_unseen_classes
-from zs.adapt.inputs import generator_kind, resolve_generator, sample_synthetic, text_embeddings, write_head
 from zs.adapt.config import AdaptConfig
+from zs.adapt.inputs import generator_kind, resolve_generator, sample_synthetic, text_embeddings, write_head
 from zs.adapt.loop import remove_checkpoint, summarize_history, train_steps
 from zs.adapt.losses import focal_alignment_loss
 from zs.adapt.projector import (

@@ -6,8 +6,8 @@ import dataclasses
 
 import torch
 
-from zs.adapt.inputs import head_config_for, load_fitting_head
 from zs.adapt.config import AdaptConfig
+from zs.adapt.inputs import head_config_for, load_fitting_head
 from zs.adapt.losses import cosine_logits, focal_alignment_loss, no_object_loss
 from zs.errors import ConfigError
 from zs.heads import ProjectorHead

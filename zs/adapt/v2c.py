@@ -21,8 +21,8 @@ from pathlib import Path
 import torch
 
 from zs.adapt.calibrate import calibrate
-from zs.adapt.inputs import store_where, text_embeddings, write_head
 from zs.adapt.config import AdaptConfig
+from zs.adapt.inputs import store_where, text_embeddings, write_head
 from zs.adapt.loop import remove_checkpoint, summarize_history, train_steps
 from zs.adapt.losses import global_token_loss, instance_alignment_loss, target_attention
 from zs.adapt.projector import (

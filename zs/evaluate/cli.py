@@ -35,9 +35,11 @@ import click
 @click.option("--no-report", is_flag=True, help="Do not write report.md/report.html.")
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed (recorded in the provenance).")
+@click.option("--workers", type=int, default=1, show_default=True,
+              help="Cached evaluation on CPU: processes of one thread each (e.g. the number of cores).")
 @click.option("--progress/--no-progress", default=True, show_default=True, help="Show a progress bar.")
 def evaluate_cmd(store, head, out, tasks, limit, split, full_image, segmenter, data, images, json_path, png, vocab,
-                 gt_json, gt_png, exact, save_predictions, no_report, device, seed, progress):
+                 gt_json, gt_png, exact, save_predictions, no_report, device, seed, workers, progress):
     """Panoptic / semantic / instance metrics of a head.
 
     Cached (default): `zs evaluate --store S --head H --out RUN_DIR` reads the
@@ -53,7 +55,7 @@ def evaluate_cmd(store, head, out, tasks, limit, split, full_image, segmenter, d
     cfg = EvaluateConfig(head=head, out=out, store=store, split=split, tasks=tasks, limit=limit,
                          full_image=full_image, segmenter=segmenter, data=data, images=images, json=json_path,
                          png=png, vocab=vocab, gt_json=gt_json, gt_png=gt_png, device=device, seed=seed,
-                         save_predictions=save_predictions, report=not no_report, progress=progress,
+                         save_predictions=save_predictions, report=not no_report, progress=progress, workers=workers,
                          infer=InferenceConfig(exact=exact))
     result = evaluate(cfg)
     click.echo(_summary(result.metrics))

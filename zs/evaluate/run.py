@@ -45,6 +45,7 @@ class EvaluateConfig:
     save_predictions: bool = False
     report: bool = True
     progress: bool = False
+    workers: int = 1  # cached: CPU processes of one thread each
     infer: InferenceConfig = dataclasses.field(default_factory=InferenceConfig)
 
 
@@ -96,6 +97,10 @@ def _check_mode(cfg: EvaluateConfig) -> None:
             raise ConfigError("--full-image needs --segmenter DIR")
     elif not cfg.store:
         raise ConfigError("cached evaluation needs --store S (or use --full-image --segmenter M --data DIR)")
+    if cfg.workers < 1:
+        raise ConfigError(f"--workers {cfg.workers}: must be at least 1")
+    if cfg.full_image and cfg.workers > 1:
+        raise ConfigError(f"--workers {cfg.workers}: applies to cached evaluation (--full-image runs in one process)")
     if cfg.limit is not None and cfg.limit < 1:
         raise ConfigError(f"--limit {cfg.limit}: must be at least 1")
 
@@ -111,7 +116,7 @@ def _run_cached(cfg: EvaluateConfig, head, device, pred_dir) -> tuple[dict, dict
         require_finite(store.split(cfg.split), ("query_embed",), stage="evaluate")
     out = evaluate_cached(store, head, tasks=cfg.tasks, limit=cfg.limit, split=cfg.split, device=device,
                           infer=cfg.infer, pred_dir=pred_dir, gt_json=cfg.gt_json, gt_png=cfg.gt_png,
-                          progress=cfg.progress)
+                          workers=cfg.workers, progress=cfg.progress)
     seg = store.manifest.get("segmenter") or {}
     source = {"store": {"url": str(store.url), "sha256": store.sha256, "split": cfg.split},
               "segmenter": {"path": seg.get("path"), "sha256": seg.get("sha256")},

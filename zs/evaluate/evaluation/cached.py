@@ -89,31 +89,55 @@ def _class_probs(reader, head, rows: np.ndarray, device) -> torch.Tensor:
 
 def evaluate_cached(store, head, *, tasks=TASKS, limit: int | None = None, split: str = "val", device="cpu",
                     infer: InferenceConfig = InferenceConfig(), pred_dir=None, gt_json=None, gt_png=None,
-                    progress: bool = False) -> dict:
+                    workers: int = 1, progress: bool = False) -> dict:
     """Evaluate ``head`` on the store's cached validation queries and masks.
 
+    ``workers`` > 1 (CPU only) splits the images into contiguous chunks evaluated by that many
+    processes of one thread each (:func:`evaluate_in_processes`); the metrics are those of
+    one process (the statistics are sums; float sums up to rounding). Mask2Former's post-processing of
+    one image is a chain of small tensor operations that two threads of one process barely speed up;
+    two processes of one thread each do.
     Returns ``{"metrics": {task: block, "unseen_confusion": ...}, "num_images", "timing"}``.
     """
+    from zs.errors import ConfigError
+
+    if workers < 1:
+        raise ConfigError(f"--workers {workers}: must be at least 1")
     reader = eval_split(store, split)
     check_head_fits_store(head, store, reader)
     gt_reader = store_ground_truth(store, split, gt_json, gt_png)
-    images = evaluation_rows(reader, limit)
-    evaluation = StreamingEvaluation(store.vocab, tasks, infer=infer, pred_dir=pred_dir)
+    records = evaluation_rows(reader, limit).to_dict("records")
+    if workers > 1 and torch.device(device).type != "cpu":
+        log.warning("--workers %d: evaluation on %s runs in one process", workers, device)
+        workers = 1
     head = head.to(device).eval()
     t0 = time.perf_counter()
-    records = images.to_dict("records")
     with tqdm(total=len(records), desc="evaluate (cached)", unit="img", disable=not progress) as bar:
-        for start in range(0, len(records), EMBED_BATCH):
-            batch = records[start:start + EMBED_BATCH]
-            probs = _class_probs(reader, head, np.array([r["row"] for r in batch]), device)  # [n, Q, K+1]
-            load = functools.partial(_load_row, reader, gt_reader, device=device, upsample=infer.mask_upsample)
-            for (gt, masks), class_probs in zip(prefetched(load, batch), probs):
-                evaluation.process(gt, class_probs, masks)
-                bar.update(1)
+        if workers > 1 and len(records) > 1:
+            evaluation = evaluate_in_processes(store, head, records, workers=workers, tasks=tasks, split=split,
+                                               infer=infer, pred_dir=pred_dir, gt_json=gt_reader.json_path,
+                                               gt_png=gt_reader.png_dir, bar=bar)
+        else:
+            evaluation = StreamingEvaluation(store.vocab, tasks, infer=infer, pred_dir=pred_dir)
+            evaluate_records(evaluation, reader, gt_reader, head, records, device=device, infer=infer, bar=bar)
     seconds = time.perf_counter() - t0
     metrics = evaluation.evaluate()
     return {"metrics": metrics, "num_images": evaluation.num_images,
-            "timing": {"seconds": seconds, "images_per_second": evaluation.num_images / max(seconds, 1e-9)}}
+            "timing": {"seconds": seconds, "images_per_second": evaluation.num_images / max(seconds, 1e-9),
+                       "workers": workers}}
+
+
+def evaluate_records(evaluation: StreamingEvaluation, reader, gt_reader, head, records: list[dict], *, device,
+                     infer: InferenceConfig, bar=None) -> None:
+    """Fold the images-table ``records`` into ``evaluation``, in order (``head`` already on ``device``)."""
+    for start in range(0, len(records), EMBED_BATCH):
+        batch = records[start:start + EMBED_BATCH]
+        probs = _class_probs(reader, head, np.array([r["row"] for r in batch]), device)  # [n, Q, K+1]
+        load = functools.partial(_load_row, reader, gt_reader, device=device, upsample=infer.mask_upsample)
+        for (gt, masks), class_probs in zip(prefetched(load, batch), probs):
+            evaluation.process(gt, class_probs, masks)
+            if bar is not None:
+                bar.update(1)
 
 
 def _image_masks(reader, row: int, geometry: dict, out_hw, device, upsample: str) -> ImageMasks:
@@ -149,3 +173,59 @@ def prefetched(load, items):
             if i + 1 < len(items):
                 future = pool.submit(load, items[i + 1])
             yield result
+
+
+# -- several processes ----------------------------------------------------------------------
+
+MIN_CHUNK = 8  # images per chunk at least (a chunk's result crosses a process boundary)
+CHUNKS_PER_WORKER = 8  # for the progress bar and load balance
+
+_worker: dict = {}  # per worker process: reader, ground truth, head, evaluation settings
+
+
+def chunks(items: list, workers: int) -> list[list]:
+    """Contiguous chunks: about ``CHUNKS_PER_WORKER`` per worker of >= ``MIN_CHUNK`` items, and at least one per
+    worker (while there are items)."""
+    n = max(1, min(workers, len(items)), min(workers * CHUNKS_PER_WORKER, len(items) // MIN_CHUNK))
+    size = -(-len(items) // n)
+    return [items[i:i + size] for i in range(0, len(items), size)]
+
+
+def _init_worker(store_url: str, split: str, gt_json: str, gt_png: str, head, tasks, infer: InferenceConfig,
+                 pred_dir) -> None:
+    from zs.store import open_store
+
+    torch.set_num_threads(1)
+    store = open_store(store_url, mode="r")
+    _worker.update(reader=store.split(split), vocab=store.vocab, head=head.eval(), tasks=tasks, infer=infer,
+                   gt_reader=PanopticGroundTruth(gt_json, gt_png, store.vocab), pred_dir=pred_dir)
+
+
+def _evaluate_chunk(records: list[dict]) -> StreamingEvaluation:
+    w = _worker
+    evaluation = StreamingEvaluation(w["vocab"], w["tasks"], infer=w["infer"], pred_dir=w["pred_dir"])
+    evaluate_records(evaluation, w["reader"], w["gt_reader"], w["head"], records, device="cpu", infer=w["infer"])
+    evaluation.last_predictions = {}
+    return evaluation
+
+
+def evaluate_in_processes(store, head, records: list[dict], *, workers: int, tasks, split: str,
+                          infer: InferenceConfig, pred_dir, gt_json, gt_png, bar=None) -> StreamingEvaluation:
+    """``records`` (the images table's rows, in order) evaluated by ``workers`` one-thread processes;
+    returns the merged :class:`StreamingEvaluation` (its ``evaluate()`` gives the metrics)."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    parts = chunks(records, workers)
+    workers = min(workers, len(parts))
+    log.info("evaluating %d images in %d chunks over %d processes", len(records), len(parts), workers)
+    merged = StreamingEvaluation(store.vocab, tasks, infer=infer, pred_dir=pred_dir)
+    initargs = (str(store.url), split, str(gt_json), str(gt_png), head.cpu(), tasks, infer, pred_dir)
+    # spawn: a forked copy of a process that already ran torch's thread pools can hang
+    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"), initializer=_init_worker,
+                             initargs=initargs) as pool:
+        for part, result in zip(parts, pool.map(_evaluate_chunk, parts)):
+            merged.merge(result)
+            if bar is not None:
+                bar.update(len(part))
+    return merged

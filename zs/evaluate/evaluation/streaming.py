@@ -313,6 +313,21 @@ class StreamingEvaluation:
             self.results.append({"image_id": image_id, "category_id": self.vocab.ids[label],
                                  "segmentation": dict(rles[u]), "score": score})
 
+    def merge(self, other: "StreamingEvaluation") -> None:
+        """Fold in an evaluation of the images that follow this one's (same vocabulary and tasks):
+        afterwards this object is as if it had processed both streams, in order."""
+        if other.tasks != self.tasks or other.vocab.sha256 != self.vocab.sha256:
+            raise ZsError("StreamingEvaluation.merge: the two evaluations differ in tasks or vocabulary")
+        self.panoptic += other.panoptic
+        self.semantic += other.semantic
+        self.gt_images += other.gt_images
+        offset = len(self.gt_annotations)
+        self.gt_annotations += [{**a, "id": a["id"] + offset} for a in other.gt_annotations]
+        self.results += other.results
+        if self.writer is not None and other.writer is not None:
+            self.writer.panoptic += other.writer.panoptic
+        self.num_images += other.num_images
+
     def evaluate(self) -> dict:
         """{task: metrics block} as the metrics module returns them, + unseen_confusion."""
         from zs.evaluate import metrics

@@ -1,7 +1,5 @@
-"""click commands: ``zs metrics panoptic|semantic|instance`` and ``zs report``.
-
-Parsing only; the work is done by ``zs.evaluate.metrics.write`` and ``zs.evaluate.reports.report``.
-"""
+"""click command ``zs metrics panoptic|semantic|instance`` (parsing only; the work is done by
+``zs.evaluate.metrics.write``; the summary printed by ``zs.evaluate.reports.report``)."""
 
 from __future__ import annotations
 
@@ -68,38 +66,4 @@ def instance(gt_json, results_json, iou_type, unseen, out) -> None:
     _echo(out, write_instance_metrics(out, gt_json, results_json, iou_type=iou_type, unseen=unseen))
 
 
-@click.command("report")
-@click.argument("run_dirs", nargs=-1, required=True, type=click.Path(file_okay=False))
-@click.option("--out", type=click.Path(file_okay=False),
-              help="Output folder of the batch report (default: a single run's own folder).")
-@click.option("--label", "labels", multiple=True, help="Row label per run (repeat, in RUN_DIR order).")
-@click.option("--panels", default=8, show_default=True,
-              help="Validation images drawn as image | ground truth | each run's prediction (0: none).")
-def report(run_dirs, out, labels, panels) -> None:
-    """Reports from RUN_DIR/metrics.json.
-
-    One RUN_DIR: report.md + self-contained report.html (in RUN_DIR, or --out).
-    Several: one ablation table (runs differing only by seed -> mean ± std),
-    comparison plots and one grid of qualitative panels (a column per row) in
-    --out as report.md, report.html and summary.json; the table is printed.
-    """
-    from pathlib import Path
-
-    from zs.errors import ConfigError
-    from zs.evaluate.reports.report import batch_report, write_report
-    from zs.paths import check_out_dir
-
-    if out is not None:
-        check_out_dir(out)
-    if len(run_dirs) == 1:
-        paths = write_report(run_dirs[0], out, panels=panels)
-        click.echo(f"wrote {paths['md']} and {paths['html']}")
-        return
-    if out is None:
-        raise ConfigError("--out DIR is required with several RUN_DIRs")
-    summary = batch_report(list(run_dirs), out, labels=list(labels) or None, panels=panels)
-    click.echo(summary["table_text"])
-    click.echo(f"wrote {Path(out) / 'report.html'} (and report.md, summary.json)")
-
-
-commands: list = [metrics, report]
+commands: list = [metrics]
