@@ -11,6 +11,7 @@ import numpy as np
 from zs.errors import StoreError
 from zs.manifest import hash_obj, to_jsonable
 from zs.store.layout import MANIFEST, SCHEMA_VERSION, STORE_KIND, Location, load_npy, npy_bytes, read_split_meta
+from zs.store.identity import StoreIdentity
 from zs.store.reach import check_reachable
 from zs.vocab import Vocabulary
 
@@ -92,6 +93,11 @@ class Store:
     def sha256(self) -> str:
         """Identity of what the store was made from (segmenter, vocab, datasets, CLIP)."""
         return hash_obj(identity_fields(self.manifest))
+
+    @property
+    def identity(self) -> "StoreIdentity":
+        """The segmenter, vocabulary and CLIP records of the manifest (``zs.store.identity``)."""
+        return StoreIdentity.from_manifest(self.manifest, self.vocab, self.sha256)
 
     @property
     def seen_head_path(self) -> str:

@@ -16,7 +16,7 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
-from zs.errors import ProvenanceError, ZsError
+from zs.errors import ZsError
 from zs.evaluate.evaluation.streaming import TASKS, GroundTruthImage, ImageMasks, InferenceConfig, StreamingEvaluation
 
 log = logging.getLogger(__name__)
@@ -41,14 +41,11 @@ def resolve_data(data=None, images=None, json_path=None, png_dir=None) -> tuple[
 
 
 def check_head_fits_segmenter(head, segmenter, vocab) -> None:
-    """Refuse a head for another segmenter / vocabulary / query size (ProvenanceError)."""
-    from zs.heads import check_head_fits
+    """Refuse a head for another query size / class count / vocabulary / segmenter (ProvenanceError)."""
+    from zs.heads import HeadTarget, check_head_fits
 
-    check_head_fits(head, vocab_sha256=vocab.sha256, segmenter_sha256=segmenter.sha256,
-                    query_dim=segmenter.query_dim, where=f"segmenter {segmenter.path}")
-    if head.num_classes != vocab.num_classes:
-        raise ProvenanceError(f"head has {head.num_classes} classes, the vocabulary '{vocab.name}' has "
-                              f"{vocab.num_classes}")
+    target = HeadTarget(segmenter.query_dim, vocab.num_classes, vocab.sha256, segmenter.sha256)
+    check_head_fits(head, target, where=f"segmenter {segmenter.path} with vocabulary '{vocab.name}'")
 
 
 def _ground_truth(dataset, i: int, sample) -> GroundTruthImage:
