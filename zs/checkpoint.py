@@ -19,7 +19,6 @@ resumed run ends with the same weights as an uninterrupted one.
 
 from __future__ import annotations
 
-import logging
 import os
 from pathlib import Path
 
@@ -30,8 +29,6 @@ from zs.errors import ConfigError
 from zs.guard import FiniteWatch
 from zs.manifest import to_jsonable
 from zs.paths import disk_full_is_error
-
-log = logging.getLogger(__name__)
 
 CHECKPOINT = "checkpoint.pt"
 CHECKPOINT_FORMAT = 1
@@ -101,7 +98,6 @@ class Checkpoint:
         self.verify(blob)
         set_rng_states(blob["rng"], self.device, self.generators)
         self.watch = FiniteWatch(self.stage, self.path, int(blob["step"]))
-        log.info("resuming %s at step %d", self.path, blob["step"])
         return blob
 
     def verify(self, blob: dict) -> None:
@@ -113,7 +109,7 @@ class Checkpoint:
         differ = sorted(k for k in set(then) | set(self.resume_keys) if then.get(k) != self.resume_keys.get(k))
         if differ:
             raise ConfigError(f"{self.path}: cannot resume, it was written by a run with other settings "
-                              f"({', '.join(differ)}); {self.hint}")
+                              f"(different {', '.join(differ)}); {self.hint}")
         was = blob.get("device", "cpu")
         if torch.device(was).type != self.device.type:
             raise ConfigError(f"{self.path}: cannot resume on {self.device}, the checkpoint was written on {was} "

@@ -37,9 +37,9 @@ def test_other_resume_keys_or_device_or_format_are_refused_in_one_line(tmp_path)
     _ck(path).save(1, {}, check={})
     with pytest.raises(ConfigError) as e:
         _ck(path, lr=0.2).load()
-    assert str(e.value) == (f"{path}: cannot resume, it was written by a run with other settings (lr); "
+    assert str(e.value) == (f"{path}: cannot resume, it was written by a run with other settings (different lr); "
                             f"use another --out")
-    with pytest.raises(ConfigError, match=r"other settings \(extra\)"):
+    with pytest.raises(ConfigError, match=r"other settings \(different extra\)"):
         _ck(path, extra=1).load()
     blob = torch.load(path, weights_only=False)
     torch.save({**blob, "device": "cuda:0"}, path)

@@ -70,6 +70,7 @@ def train_steps(cfg: AdaptConfig, reader, device: torch.device, modules: dict[st
         optimizer.load_state_dict(state["optimizer"])
         extra.update({k: (v.to(device) if torch.is_tensor(v) else v) for k, v in state["extra"].items()})
         history, start, epoch, skip = state["history"], state["step"], state["epoch"], state["index"]
+        log.info("resuming %s at step %d", ck.path, start)
     stream = image_batch_stream(reader, cfg, device, epoch, skip)
     end = stop_step(start, cfg.num_steps, cfg.stop_after)
     for m in modules.values():

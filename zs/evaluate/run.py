@@ -120,11 +120,11 @@ def _run_cached(cfg: EvaluateConfig, head, device, pred_dir) -> tuple[dict, dict
 
 
 def _run_full_image(cfg: EvaluateConfig, head, device, pred_dir) -> tuple[dict, dict]:
-    from zs.evaluate.evaluation.full_image import evaluate_full_image, resolve_data
-    from zs.extract.datasets import CocoPanoptic
+    from zs.evaluate.evaluation.full_image import evaluate_full_image
+    from zs.extract.datasets import CocoPanoptic, dataset_files
     from zs.extract.segmenter import load_segmenter
 
-    images, json_path, png_dir = resolve_data(cfg.data, cfg.images, cfg.json, cfg.png)
+    images, json_path, png_dir = dataset_files(cfg.data, "val", images=cfg.images, json=cfg.json, png=cfg.png)
     dataset = CocoPanoptic(images, json_path, png_dir)
     vocab, vocab_source = _full_image_vocab(cfg)
     segmenter = load_segmenter(cfg.segmenter, device=device)

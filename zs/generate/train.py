@@ -156,7 +156,8 @@ def _checkpoint(cfg: FitConfig, out: Path, device) -> Checkpoint:
                       resume_hint="free some space and rerun with --resume")
 
 
-def _restore(st: TrainState, blob: dict) -> int:
+def _restore(st: TrainState, blob: dict, ck: Checkpoint) -> int:
+    log.info("resuming %s at iteration %d", ck.path, blob["step"])
     for k, m in _modules(st).items():
         m.load_state_dict(blob[k])
     return int(blob["step"])
@@ -247,7 +248,7 @@ def fit_generator(cfg: FitConfig, *, stop_after: int | None = None) -> Path:
     out = _prepare_out(cfg)
     ck = _checkpoint(cfg, out, _device_of(st))
     blob = ck.load(cfg.resume)
-    start = _restore(st, blob) if blob is not None else 0
+    start = _restore(st, blob, ck) if blob is not None else 0
     stream = batch_stream(cfg, inputs, device, skip=start)
     end = stop_step(start, cfg.iterations, stop_after)
     losses: dict[str, float] = {}

@@ -74,6 +74,7 @@ def _resume(ck: Checkpoint, model, opt) -> tuple[int, list]:
         return 0, []
     model.load_state_dict(blob["model"])
     opt.load_state_dict(blob["optim"])
+    log.info("resuming %s at step %d", ck.path, blob["step"])
     return int(blob["step"]), list(blob["losses"])
 
 

@@ -22,24 +22,6 @@ from zs.evaluate.evaluation.streaming import TASKS, GroundTruthImage, ImageMasks
 log = logging.getLogger(__name__)
 
 
-def resolve_data(data=None, images=None, json_path=None, png_dir=None) -> tuple[Path, Path, Path]:
-    """``--data DIR`` (synthetic ``DIR/val/...``, tiny ``DIR/{images,panoptic.json,panoptic}`` or COCO
-    ``DIR/{val2017,annotations/panoptic_val2017.json,panoptic_val2017}``) or explicit paths."""
-    if data is None:
-        if not (images and json_path and png_dir):
-            raise ZsError("full-image evaluation needs --data DIR, or all of --images, --json and --png")
-        return Path(images), Path(json_path), Path(png_dir)
-    root = Path(data)
-    layouts = ((root / "val" / "images", root / "val" / "panoptic.json", root / "val" / "panoptic"),
-               (root / "images", root / "panoptic.json", root / "panoptic"),
-               (root / "val2017", root / "annotations" / "panoptic_val2017.json", root / "panoptic_val2017"))
-    for layout in layouts:
-        if all(p.exists() for p in layout):
-            return layout
-    raise ZsError(f"--data {root}: no COCO panoptic validation data found (looked for val/panoptic.json, "
-                  f"panoptic.json, annotations/panoptic_val2017.json)")
-
-
 def check_head_fits_segmenter(head, segmenter, vocab) -> None:
     """Refuse a head for another query size / class count / vocabulary / segmenter (ProvenanceError)."""
     from zs.heads import HeadTarget, check_head_fits
