@@ -227,7 +227,8 @@ def make_head_manifest(cfg: HeadConfig, *, method: str | None = None, config=Non
     given = {"store": store, "segmenter": segmenter, "generator": generator, "init_head": init_head}
     inputs = {**(inputs or {}), **{k: v for k, v in given.items() if v is not None}}
     return make_manifest(HEAD_MANIFEST_KIND, config=cfg if config is None else config, inputs=inputs, seed=seed,
-                         method=cfg.method if method is None else method, head={"kind": cfg.kind, "gamma": cfg.gamma}, **extra)
+                         method=cfg.method if method is None else method,
+                         head={"kind": cfg.kind, "gamma": cfg.gamma}, **extra)
 
 
 def head_manifest(path: str | os.PathLike, *, missing_ok: bool = False) -> dict:

@@ -11,8 +11,8 @@ from zs.errors import ZsError
 
 
 @click.command("extract")
-@click.option("--data", type=click.Path(), help="Dataset folder: DIR/<split>/{images,panoptic.json,panoptic}, DIR/{images,panoptic.json,panoptic} "
-              "or COCO's DIR/{<split>2017,annotations/panoptic_<split>2017.json,panoptic_<split>2017}; "
+@click.option("--data", type=click.Path(), help="Dataset folder: DIR/<split>/{images,panoptic.json,panoptic}, "
+              "DIR/{images,panoptic.json,panoptic} or COCO's DIR/{<split>2017,annotations/panoptic_<split>2017.json,panoptic_<split>2017}; "
               "DIR/vocab.json.")
 @click.option("--images", type=click.Path(), help="Image folder (instead of --data).")
 @click.option("--json", "json_path", type=click.Path(), help="COCO panoptic JSON (instead of --data).")
