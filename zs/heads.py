@@ -14,7 +14,7 @@ Artifact (a directory)::
 
     HEAD/config.json     kind, dims, tau, gamma, vocab/segmenter/store identity
     HEAD/weights.pt      state_dict (torch.save)
-    HEAD/manifest.json   provenance (zs.manifest.make_manifest)
+    HEAD/manifest.json   provenance (make_head_manifest; read back by head_manifest)
 
 Used by generate (PADing schedule writes a head), adapt, evaluate, diagnose.
 """
@@ -30,9 +30,10 @@ import torch.nn.functional as F
 from torch import nn
 
 from zs.errors import ProvenanceError, ZsError
-from zs.manifest import read_json
+from zs.manifest import make_manifest, read_json
 
 HEAD_FORMAT = 1
+HEAD_MANIFEST_KIND = "zs-head"
 
 
 @dataclasses.dataclass
@@ -161,25 +162,96 @@ def load_head(path: str | os.PathLike, map_location: str | torch.device = "cpu")
     from zs.guard import require_finite_weights
 
     require_finite_weights(head, f"head {path}")  # a diverged head is refused wherever it is loaded
+    head.source = os.fspath(path)  # names the head in check_head_fits' messages
     head.eval()
     return head
 
 
-def head_manifest(path: str | os.PathLike) -> dict:
-    return read_json(Path(path) / "manifest.json")
+@dataclasses.dataclass(frozen=True)
+class HeadTarget:
+    """What a head is to be applied to (``Store.identity`` has the same four attributes)."""
+
+    query_dim: int  # D; 0 = unknown (not compared)
+    num_classes: int  # K
+    vocab_sha256: str = ""  # "" = unknown (not compared)
+    segmenter_sha256: str = ""
 
 
-def check_head_fits(head: _CalibratedHead, *, vocab_sha256: str, segmenter_sha256: str, query_dim: int,
-                    where: str = "store") -> None:
-    """Refuse a head made for another vocabulary / segmenter / query size."""
-    cfg = head.cfg
-    if cfg.query_dim != query_dim:
-        raise ProvenanceError(f"head expects query dim {cfg.query_dim}, {where} has {query_dim}")
-    if cfg.vocab_sha256 and vocab_sha256 and cfg.vocab_sha256 != vocab_sha256:
-        raise ProvenanceError(
-            f"head vocabulary {cfg.vocab_sha256[:12]} differs from the {where}'s {vocab_sha256[:12]}"
-        )
-    if cfg.segmenter_sha256 and segmenter_sha256 and cfg.segmenter_sha256 != segmenter_sha256:
-        raise ProvenanceError(
-            f"head was fitted on segmenter {cfg.segmenter_sha256[:12]}, {where} comes from {segmenter_sha256[:12]}"
-        )
+def check_head_fits(head, target, *, where: str) -> None:
+    """Refuse (ProvenanceError, one line) a head made for another query size, class count, vocabulary
+    or segmenter than ``target``'s.
+
+    ``head``: a head module (``load_head`` names it by its directory), a :class:`HeadConfig`, or a
+    head directory. ``target``: ``store.identity``, a :class:`HeadTarget`, or any object with
+    ``query_dim``, ``num_classes``, ``vocab_sha256``, ``segmenter_sha256``; identity fields empty
+    on either side are not compared. ``where`` names the target ("store URL", "segmenter DIR").
+    """
+    cfg, name = _head_cfg_and_name(head)
+    q, k = int(target.query_dim or 0), int(target.num_classes)
+    if q and cfg.query_dim != q:
+        raise ProvenanceError(f"{name} expects query dim {cfg.query_dim}, {where} has {q}")
+    if cfg.num_classes != k:
+        raise ProvenanceError(f"{name} has {cfg.num_classes} classes, {where} has {k}")
+    vocab, seg = target.vocab_sha256 or "", target.segmenter_sha256 or ""
+    if cfg.vocab_sha256 and vocab and cfg.vocab_sha256 != vocab:
+        raise ProvenanceError(f"{name}: vocabulary {cfg.vocab_sha256[:12]} differs from the vocabulary "
+                              f"{vocab[:12]} of {where}")
+    if cfg.segmenter_sha256 and seg and cfg.segmenter_sha256 != seg:
+        raise ProvenanceError(f"{name} was fitted on segmenter {cfg.segmenter_sha256[:12]}, {where} comes "
+                              f"from segmenter {seg[:12]}")
+
+
+def _head_cfg_and_name(head) -> tuple[HeadConfig, str]:
+    if isinstance(head, HeadConfig):
+        return head, "head"
+    if isinstance(head, (str, os.PathLike)):
+        from zs.artifact import read_config
+
+        return read_config(Path(head), HeadConfig, HEAD_FORMAT), f"head {os.fspath(head)}"
+    source = getattr(head, "source", None)
+    return head.cfg, f"head {source}" if source else "head"
+
+
+def make_head_manifest(cfg: HeadConfig, *, method: str | None = None, config=None, seed: int | None = None,
+                       store: dict | None = None,
+                       segmenter: dict | None = None, generator: dict | None = None,
+                       init_head: dict | None = None, inputs: dict | None = None, **extra) -> dict:
+    """The manifest of a head directory, one shape whichever stage writes it.
+
+    ``kind`` "zs-head", ``method`` (default ``cfg.method``), ``head`` {kind, gamma}, ``config`` (the
+    writer's config; default ``cfg``), ``seed``, ``inputs`` with those of ``store`` {path, sha256},
+    ``segmenter`` {path, sha256}, ``generator`` {path, manifest | sha256}, ``init_head`` {path,
+    manifest} that are given, plus any other ``inputs`` (e.g. a converted checkpoint's files);
+    ``extra`` keys as they are (training, calibration, final_losses, source).
+    """
+    given = {"store": store, "segmenter": segmenter, "generator": generator, "init_head": init_head}
+    inputs = {**(inputs or {}), **{k: v for k, v in given.items() if v is not None}}
+    return make_manifest(HEAD_MANIFEST_KIND, config=cfg if config is None else config, inputs=inputs, seed=seed,
+                         method=cfg.method if method is None else method,
+                         head={"kind": cfg.kind, "gamma": cfg.gamma}, **extra)
+
+
+def head_manifest(path: str | os.PathLike, *, missing_ok: bool = False) -> dict:
+    """A head directory's manifest in the shape of :func:`make_head_manifest` (older shapes normalised:
+    ``inputs.store`` / ``inputs.generator`` as bare strings, a top-level ``generator``); ``{}`` when
+    there is none and ``missing_ok``."""
+    p = Path(path) / "manifest.json"
+    if missing_ok and not p.is_file():
+        return {}
+    return normalise_head_manifest(read_json(p))
+
+
+def normalise_head_manifest(m: dict) -> dict:
+    m = dict(m)
+    inputs = dict(m.get("inputs") or {})
+    if "generator" in m and "generator" not in inputs:
+        inputs["generator"] = m.pop("generator")
+    for key, field in (("store", "sha256"), ("generator", "path"), ("segmenter", "sha256")):
+        if isinstance(inputs.get(key), str):
+            inputs[key] = {field: inputs[key]}
+    m["inputs"] = inputs
+    config = m.get("config") if isinstance(m.get("config"), dict) else {}
+    m.setdefault("method", config.get("method", ""))
+    if "head" not in m and "kind" in config:
+        m["head"] = {"kind": config["kind"], "gamma": config.get("gamma", 0.0)}
+    return m

@@ -47,8 +47,8 @@ def test_every_method_writes_a_head_evaluate_accepts(toy, method):
     r = _cli(args)
     assert r.exit_code == 0, r.output
     head = load_head(out)
-    check_head_fits(head, vocab_sha256=store.manifest["vocab_sha256"],
-                    segmenter_sha256=store.manifest["segmenter"]["sha256"], query_dim=32)
+    check_head_fits(head, store.identity, where=f"store {store.url}")
+    assert store.identity.query_dim == 32
     assert head.cfg.store_sha256 == store.sha256 and head.cfg.method == method
     man = json.loads((out / "manifest.json").read_text())
     assert man["kind"] == "zs-head" and man["inputs"]["store"]["sha256"] == store.sha256

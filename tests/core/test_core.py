@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from zs.errors import ProvenanceError, ZsError
-from zs.heads import HeadConfig, build_head, check_head_fits, load_head, save_head
+from zs.heads import HeadConfig, HeadTarget, build_head, check_head_fits, load_head, save_head
 from zs.manifest import hash_obj, make_manifest, sha256_file, write_json_atomic
 from zs.vocab import PADING_UNSEEN_IDS, Vocabulary, read_class_list
 
@@ -65,9 +65,9 @@ def test_head_roundtrip_and_calibration(tmp_path, kind):
     torch.testing.assert_close(shifted[:, :2], before[:, :2] - 0.5)
     torch.testing.assert_close(shifted[:, 2:], before[:, 2:])
     with pytest.raises(ProvenanceError, match="vocabulary"):
-        check_head_fits(loaded, vocab_sha256="v2", segmenter_sha256="s1", query_dim=8)
+        check_head_fits(loaded, HeadTarget(8, 3, "v2", "s1"), where="store S")
     with pytest.raises(ProvenanceError, match="query dim"):
-        check_head_fits(loaded, vocab_sha256="v1", segmenter_sha256="s1", query_dim=16)
+        check_head_fits(loaded, HeadTarget(16, 3, "v1", "s1"), where="store S")
 
 
 def test_load_head_rejects_non_head(tmp_path):

@@ -46,7 +46,7 @@ def test_fit_generator_checkpoint_on_cuda(tmp_path):
     part = tmp_path / "part"
     fit_generator(small_cfg(store, part, iterations=6, device="cuda"), stop_after=3)
     blob = torch.load(part / CHECKPOINT, weights_only=False)
-    assert blob["device"].startswith("cuda") and "rng_device" in blob
+    assert blob["device"].startswith("cuda") and "device" in blob["rng"]
     with pytest.raises(ConfigError, match=r"cannot resume on cpu, the checkpoint was written on cuda"):
         fit_generator(small_cfg(store, part, iterations=6, device="cpu", resume=True))
     fit_generator(small_cfg(store, part, iterations=6, device="cuda", resume=True))

@@ -32,7 +32,7 @@ def test_disk_full_while_checkpointing_keeps_the_last_checkpoint_and_resumes(wor
                        f"disk full while writing checkpoint {out / 'checkpoint.pt'} (the previous one is intact)")
     assert "No space left on device" in line and line.endswith("rerun with --resume")
     assert sorted(p.name for p in out.iterdir()) == ["checkpoint.pt"]  # no half-written temp file
-    assert torch.load(out / "checkpoint.pt", weights_only=False)["iteration"] == 2
+    assert torch.load(out / "checkpoint.pt", weights_only=False)["step"] == 2
     code, err, _ = zs(["fit-generator", "--store", world["store"], "--out", out, *GEN, "--resume"], capsys)
     assert code == 0, err
     a = torch.load(ref / "weights.pt", weights_only=True)

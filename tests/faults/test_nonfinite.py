@@ -97,7 +97,7 @@ def test_fit_generator_stops_on_nan_loss_keeping_last_checkpoint(world, tmp_path
                    f"last good checkpoint: {out / 'checkpoint.pt'} (iteration 2)")
     ck = out / "checkpoint.pt"
     blob = torch.load(ck, weights_only=False)
-    assert blob["iteration"] == 2 and all(torch.isfinite(v).all() for v in blob["gen"].values())
+    assert blob["step"] == 2 and all(torch.isfinite(v).all() for v in blob["gen"].values())
     assert not (out / "weights.pt").exists() and "Traceback" not in line
 
 

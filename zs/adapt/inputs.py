@@ -11,9 +11,9 @@ from typing import Any
 import torch
 
 from zs.adapt.config import AdaptConfig
-from zs.errors import ConfigError, ProvenanceError, ZsError
-from zs.heads import HeadConfig, build_head, check_head_fits, head_manifest, load_head, save_head
-from zs.manifest import make_manifest
+from zs.errors import ConfigError, ZsError
+from zs.heads import HeadConfig, build_head, check_head_fits, head_manifest, load_head, make_head_manifest, save_head
+from zs.store.identity import identity_of
 
 log = logging.getLogger(__name__)
 
@@ -27,35 +27,14 @@ def open_input_store(store: Any):
     return store
 
 
-def store_identity(store) -> dict:
-    """vocab/segmenter/store hashes and query dim of a store (from its manifest)."""
-    m = store.manifest
-    seg = m.get("segmenter") or {}
-    return {
-        "vocab_sha256": m.get("vocab_sha256") or store.vocab.sha256,
-        "segmenter_sha256": seg.get("sha256", ""),
-        "store_sha256": store.sha256,
-        "query_dim": int(seg.get("query_dim", 0)),
-    }
-
-
 def store_where(store) -> str:
     return f"store {getattr(store, 'url', store)}"
 
 
 def load_fitting_head(path: str | os.PathLike, store, device: torch.device):
-    """Load a head and refuse it if it was made for another vocabulary/segmenter/query size."""
+    """Load a head and refuse it if it was made for another query size/class count/vocabulary/segmenter."""
     head = load_head(path, map_location=device)
-    ident = store_identity(store)
-    try:
-        check_head_fits(head, vocab_sha256=ident["vocab_sha256"], segmenter_sha256=ident["segmenter_sha256"],
-                        query_dim=ident["query_dim"] or head.cfg.query_dim, where=store_where(store))
-    except ProvenanceError as e:
-        raise ProvenanceError(f"head {path}: {e}") from None
-    if head.cfg.num_classes != store.vocab.num_classes:
-        raise ProvenanceError(
-            f"head {path} has {head.cfg.num_classes} classes, {store_where(store)} has {store.vocab.num_classes}"
-        )
+    check_head_fits(head, identity_of(store), where=store_where(store))
     return head.to(device)
 
 
@@ -121,28 +100,27 @@ def sample_synthetic(gen, class_ids: torch.Tensor, n: int, rng: torch.Generator)
 def head_config_for(store, cfg: AdaptConfig, *, kind: str, text_dim: int = 0, hidden_dim: int = 0,
                     tau: float = 0.07, query_dim: int | None = None) -> HeadConfig:
     """A HeadConfig whose identity fields come from the store manifest."""
-    ident = store_identity(store)
+    ident = identity_of(store)
     return HeadConfig(
         kind=kind,
-        query_dim=int(query_dim or ident["query_dim"]),
+        query_dim=int(query_dim or ident.query_dim),
         num_classes=store.vocab.num_classes,
         seen=[bool(s) for s in store.vocab.seen_mask()],
         text_dim=text_dim,
         hidden_dim=hidden_dim,
         tau=tau,
-        vocab_sha256=ident["vocab_sha256"],
-        segmenter_sha256=ident["segmenter_sha256"],
-        store_sha256=ident["store_sha256"],
+        vocab_sha256=ident.vocab_sha256,
+        segmenter_sha256=ident.segmenter_sha256,
+        store_sha256=ident.store_sha256,
         method=cfg.method,
     )
 
 
 def restamp_head(head, store, cfg: AdaptConfig):
     """A copy of ``head`` carrying this store's identity and this method (gamma reset to 0)."""
-    ident = store_identity(store)
-    new_cfg = dataclasses.replace(head.cfg, vocab_sha256=ident["vocab_sha256"],
-                                  segmenter_sha256=ident["segmenter_sha256"],
-                                  store_sha256=ident["store_sha256"], method=cfg.method, gamma=0.0)
+    ident = identity_of(store)
+    new_cfg = dataclasses.replace(head.cfg, vocab_sha256=ident.vocab_sha256, segmenter_sha256=ident.segmenter_sha256,
+                                  store_sha256=ident.store_sha256, method=cfg.method, gamma=0.0)
     class_embed = getattr(head, "class_embed", None)
     new = build_head(new_cfg, class_embed.detach().cpu() if class_embed is not None else None)
     new.load_state_dict({k: v.detach().cpu() for k, v in head.state_dict().items()})
@@ -153,14 +131,13 @@ def write_head(head, store, cfg: AdaptConfig, *, generator_manifest: dict | None
                init_head: str | None = None, training: dict | None = None,
                calibration: dict | None = None) -> Path:
     """Save the head artifact with a manifest naming store, generator, method, config, seed."""
-    inputs: dict[str, Any] = {"store": {"path": str(getattr(store, "url", "")), "sha256": store.sha256}}
+    generator = None
     if generator_manifest is not None or cfg.generator is not None:
-        inputs["generator"] = {"path": cfg.describe()["generator"], "manifest": generator_manifest}
-    if init_head is not None:
-        inputs["init_head"] = {"path": os.fspath(init_head), "manifest": _safe_head_manifest(init_head)}
-    manifest = make_manifest(
-        "zs-head", config=cfg.describe(), inputs=inputs, seed=cfg.seed, method=cfg.method,
-        head={"kind": head.cfg.kind, "gamma": head.cfg.gamma},
+        generator = {"path": cfg.describe()["generator"], "manifest": generator_manifest}
+    init = None if init_head is None else {"path": os.fspath(init_head), "manifest": _safe_head_manifest(init_head)}
+    manifest = make_head_manifest(
+        head.cfg, method=cfg.method, config=cfg.describe(), seed=cfg.seed,
+        store={"path": str(getattr(store, "url", "")), "sha256": store.sha256}, generator=generator, init_head=init,
         training=training or {}, calibration=calibration or {},
     )
     head.eval()

@@ -11,7 +11,6 @@ written.
 from __future__ import annotations
 
 import logging
-import os
 from pathlib import Path
 from typing import Callable, Iterator
 
@@ -20,15 +19,10 @@ from torch import nn
 from tqdm import tqdm
 
 from zs.adapt.config import AdaptConfig
-from zs.artifact import load_torch_file
-from zs.errors import ConfigError, ZsError
-from zs.guard import FiniteWatch
-from zs.paths import disk_full_is_error
-from zs.manifest import hash_obj
+from zs.checkpoint import CHECKPOINT, Checkpoint, checkpoint_due, stop_step
+from zs.errors import ZsError
 
 log = logging.getLogger(__name__)
-
-CHECKPOINT = "checkpoint.pt"
 
 
 class TrainingStopped(Exception):
@@ -55,56 +49,6 @@ def checkpoint_path(cfg: AdaptConfig) -> Path:
     return Path(cfg.out) / CHECKPOINT
 
 
-def _rng_states(rng: torch.Generator | None, device: torch.device) -> dict:
-    """The CPU RNG, the training device's RNG (only that one) and the sampler's generator."""
-    states = {"torch": torch.get_rng_state()}
-    if device.type == "cuda":
-        states["device"] = torch.cuda.get_rng_state(device)
-    if rng is not None:
-        states["sampler"] = rng.get_state()
-    return states
-
-
-def _set_rng_states(states: dict, rng: torch.Generator | None, device: torch.device) -> None:
-    torch.set_rng_state(states["torch"])
-    if device.type == "cuda" and "device" in states:
-        torch.cuda.set_rng_state(states["device"], device)
-    if rng is not None and "sampler" in states:
-        rng.set_state(states["sampler"])
-
-
-def save_checkpoint(cfg: AdaptConfig, state: dict) -> None:
-    path = checkpoint_path(cfg)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{CHECKPOINT}.tmp-{os.getpid()}")
-    try:
-        with disk_full_is_error(f"checkpoint {path} (the previous one is intact)"):
-            torch.save(state, tmp)
-            os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-
-
-def load_checkpoint(cfg: AdaptConfig, key: str, device: torch.device | None = None) -> dict | None:
-    """The checkpoint in OUT if resuming; a ConfigError if it was made with other settings or on
-    another kind of device (its RNG streams are that device's)."""
-    path = checkpoint_path(cfg)
-    if not cfg.resume or not path.is_file():
-        return None
-    state = load_torch_file(path, what="checkpoint", weights_only=False,
-                            hint="delete it to start over, or use another --out")
-    if state.get("key") != key:
-        raise ConfigError(
-            f"{path} was written by a run with other settings; use another --out or --no-resume"
-        )
-    then = state.get("device", "cpu")
-    if device is not None and torch.device(then).type != device.type:
-        raise ConfigError(f"{path}: cannot resume on {device}, the checkpoint was written on {then} "
-                          f"(resume with --device {then}, or use --no-resume)")
-    log.info("resuming %s at step %d", path, state["step"])
-    return state
-
-
 def train_steps(cfg: AdaptConfig, reader, device: torch.device, modules: dict[str, nn.Module],
                 optimizer: torch.optim.Optimizer, step_fn: Callable[[dict, int], tuple[torch.Tensor, dict]],
                 *, rng: torch.Generator | None = None, extra: dict | None = None) -> dict:
@@ -114,52 +58,42 @@ def train_steps(cfg: AdaptConfig, reader, device: torch.device, modules: dict[st
     Returns the history: {"loss": [...], part: [...]} one value per step.
     """
     device = torch.device(device)
-    key = hash_obj(cfg.training_key())
+    ck = Checkpoint(checkpoint_path(cfg), stage=f"adapt --method {cfg.method}", resume_keys=cfg.training_key(),
+                    device=device, generators={"sampler": rng}, hint="use another --out or --no-resume")
     extra = extra if extra is not None else {}
     history: dict[str, list[float]] = {"loss": []}
     start, epoch, skip = 0, 0, 0
-    state = load_checkpoint(cfg, key, device)
+    state = ck.load(cfg.resume)
     if state is not None:
         for name, module in modules.items():
             module.load_state_dict(state["modules"][name])
         optimizer.load_state_dict(state["optimizer"])
         extra.update({k: (v.to(device) if torch.is_tensor(v) else v) for k, v in state["extra"].items()})
-        _set_rng_states(state["rng"], rng, device)
         history, start, epoch, skip = state["history"], state["step"], state["epoch"], state["index"]
+        log.info("resuming %s at step %d", ck.path, start)
     stream = image_batch_stream(reader, cfg, device, epoch, skip)
-    watch = FiniteWatch(f"adapt --method {cfg.method}", checkpoint_path(cfg), start if state is not None else None)
-
-    def snapshot(step: int) -> None:
-        watch.params(step, modules)
-        save_checkpoint(cfg, {
-            "key": key, "step": step, "epoch": epoch, "index": skip, "history": history,
-            "modules": {n: m.state_dict() for n, m in modules.items()}, "optimizer": optimizer.state_dict(),
-            "extra": extra, "rng": _rng_states(rng, device), "device": str(device),
-        })
-        watch.saved(step)
-
+    end = stop_step(start, cfg.num_steps, cfg.stop_after)
     for m in modules.values():
         m.train()
     bar = tqdm(total=cfg.num_steps, initial=start, desc=f"adapt {cfg.method}", disable=not cfg.progress)
-    for step in range(start, cfg.num_steps):
+    for step in range(start, end):
         epoch, skip, batch = next(stream)
         loss, parts = step_fn(batch, step)
-        watch.losses(step + 1, {"loss": loss.detach(), **parts})
+        ck.watch.losses(step + 1, {"loss": loss.detach(), **parts})
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
         _record(history, float(loss.detach()), parts)
         bar.update(1)
         bar.set_postfix(loss=f"{history['loss'][-1]:.4f}", refresh=False)
-        done = step + 1
-        if cfg.stop_after is not None and done >= cfg.stop_after and done < cfg.num_steps:
-            snapshot(done)
-            bar.close()
-            raise TrainingStopped(f"stopped after {done} steps (checkpoint {checkpoint_path(cfg)})")
-        if cfg.checkpoint_every and done % cfg.checkpoint_every == 0 and done < cfg.num_steps:
-            snapshot(done)
+        if checkpoint_due(step + 1, cfg.checkpoint_every, end, cfg.num_steps):
+            ck.save(step + 1, {"epoch": epoch, "index": skip, "history": history, "extra": extra,
+                               "modules": {n: m.state_dict() for n, m in modules.items()},
+                               "optimizer": optimizer.state_dict()}, check=modules)
     bar.close()
-    watch.params(cfg.num_steps, modules)
+    if end < cfg.num_steps:
+        raise TrainingStopped(f"stopped after {end} steps (checkpoint {checkpoint_path(cfg)})")
+    ck.watch.params(cfg.num_steps, modules)
     for m in modules.values():
         m.eval()
     return history
@@ -172,9 +106,7 @@ def _record(history: dict[str, list[float]], loss: float, parts: dict) -> None:
 
 
 def remove_checkpoint(cfg: AdaptConfig) -> None:
-    path = checkpoint_path(cfg)
-    if path.is_file():
-        path.unlink()
+    checkpoint_path(cfg).unlink(missing_ok=True)
 
 
 def summarize_history(history: dict[str, list[float]], keep: int = 50) -> dict:

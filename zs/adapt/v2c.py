@@ -33,11 +33,12 @@ from zs.adapt.projector import (
     seen_focal_term,
 )
 from zs.errors import ConfigError, ZsError
+from zs.store.identity import identity_of
 
 
 def check_clip_tokens(store, reader, text_dim: int) -> None:
     """Refuse V2T when the store has no CLIP tokens or they live in another space than the text."""
-    clip = store.manifest.get("clip")
+    clip = identity_of(store).clip
     if not clip or not getattr(reader, "has_clip", False):
         raise ZsError(
             f"V2T (--v2t/--instance) needs CLIP tokens, but {store_where(store)} split '{reader.name}' has none "

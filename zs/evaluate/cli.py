@@ -17,7 +17,7 @@ import click
 @click.option("--segmenter", type=click.Path(exists=True, file_okay=False), default=None,
               help="Segmenter directory (--full-image).")
 @click.option("--data", type=click.Path(exists=True, file_okay=False), default=None,
-              help="Dataset directory with COCO panoptic validation data (--full-image).")
+              help="Dataset folder holding the val split (--full-image; layouts: see zs extract --help).")
 @click.option("--images", type=click.Path(exists=True, file_okay=False), default=None, help="Image folder.")
 @click.option("--json", "json_path", type=click.Path(exists=True, dir_okay=False), default=None,
               help="COCO panoptic JSON.")

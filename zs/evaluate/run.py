@@ -18,7 +18,7 @@ from pathlib import Path
 from zs import __version__
 from zs.errors import ConfigError, ZsError
 from zs.evaluate.evaluation.streaming import TASKS, InferenceConfig, parse_tasks
-from zs.manifest import make_manifest, read_json, sha256_path, write_json_atomic
+from zs.manifest import make_manifest, sha256_path, write_json_atomic
 
 log = logging.getLogger(__name__)
 
@@ -117,7 +117,7 @@ def _run_cached(cfg: EvaluateConfig, head, device, pred_dir) -> tuple[dict, dict
     out = evaluate_cached(store, head, tasks=cfg.tasks, limit=cfg.limit, split=cfg.split, device=device,
                           infer=cfg.infer, pred_dir=pred_dir, gt_json=cfg.gt_json, gt_png=cfg.gt_png,
                           workers=cfg.workers, progress=cfg.progress)
-    seg = store.manifest.get("segmenter") or {}
+    seg = store.identity.segmenter
     source = {"store": {"url": str(store.url), "sha256": store.sha256, "split": cfg.split},
               "segmenter": {"path": seg.get("path"), "sha256": seg.get("sha256")},
               "dataset": (store.manifest.get("dataset") or {}).get(cfg.split)}
@@ -125,11 +125,11 @@ def _run_cached(cfg: EvaluateConfig, head, device, pred_dir) -> tuple[dict, dict
 
 
 def _run_full_image(cfg: EvaluateConfig, head, device, pred_dir) -> tuple[dict, dict]:
-    from zs.evaluate.evaluation.full_image import evaluate_full_image, resolve_data
-    from zs.extract.datasets import CocoPanoptic
+    from zs.evaluate.evaluation.full_image import evaluate_full_image
+    from zs.extract.datasets import CocoPanoptic, dataset_files
     from zs.extract.segmenter import load_segmenter
 
-    images, json_path, png_dir = resolve_data(cfg.data, cfg.images, cfg.json, cfg.png)
+    images, json_path, png_dir = dataset_files(cfg.data, "val", images=cfg.images, json=cfg.json, png=cfg.png)
     dataset = CocoPanoptic(images, json_path, png_dir)
     vocab, vocab_source = _full_image_vocab(cfg)
     segmenter = load_segmenter(cfg.segmenter, device=device)
@@ -158,11 +158,11 @@ def _full_image_vocab(cfg: EvaluateConfig):
 
 
 def _head_provenance(path: str) -> dict:
-    """Head identity + its manifest; the generator it was fitted with, if it names one."""
-    manifest_path = Path(path) / "manifest.json"
-    manifest = read_json(manifest_path) if manifest_path.is_file() else {}
-    inputs = manifest.get("inputs") or {}
-    generator = inputs.get("generator") or manifest.get("generator")
+    """Head identity + its manifest (``zs.heads.head_manifest``); the generator it was fitted with, if any."""
+    from zs.heads import head_manifest
+
+    manifest = head_manifest(path, missing_ok=True)
+    generator = (manifest.get("inputs") or {}).get("generator")
     return {"path": str(path), "sha256": sha256_path(path), "manifest": manifest, "generator": generator}
 
 

@@ -10,19 +10,10 @@ import click
 from zs.errors import ZsError
 
 
-def _dataset_paths(data, split, images, json_path, png):
-    """--data DIR --split S -> DIR/S/{images,panoptic,panoptic.json}, else the explicit paths."""
-    if data:
-        root = Path(data) / split
-        images, json_path, png = (images or root / "images", json_path or root / "panoptic.json",
-                                  png or root / "panoptic")
-    if not (images and json_path and png):
-        raise ZsError("give --data DIR (with DIR/<split>/{images,panoptic,panoptic.json}) or --images, --json, --png")
-    return str(images), str(json_path), str(png)
-
-
 @click.command("extract")
-@click.option("--data", type=click.Path(), help="Dataset root: DIR/<split>/{images,panoptic/,panoptic.json}, DIR/vocab.json.")
+@click.option("--data", type=click.Path(), help="Dataset folder: DIR/<split>/{images,panoptic.json,panoptic}, "
+              "DIR/{images,panoptic.json,panoptic} or COCO's DIR/{<split>2017,annotations/panoptic_<split>2017.json,panoptic_<split>2017}; "
+              "DIR/vocab.json.")
 @click.option("--images", type=click.Path(), help="Image folder (instead of --data).")
 @click.option("--json", "json_path", type=click.Path(), help="COCO panoptic JSON (instead of --data).")
 @click.option("--png", type=click.Path(), help="Panoptic PNG folder (instead of --data).")
@@ -56,7 +47,9 @@ def extract_cmd(data, images, json_path, png, split, segmenter, store, vocab, un
     from zs.extract.run import run
     from zs.extract.shards import parse_shard
 
-    images, json_path, png = _dataset_paths(data, split, images, json_path, png)
+    from zs.extract.datasets import dataset_files
+
+    images, json_path, png = (str(p) for p in dataset_files(data, split, images=images, json=json_path, png=png))
     if vocab is None and data and (Path(data) / "vocab.json").is_file():
         vocab = str(Path(data) / "vocab.json")
     if no_clip:

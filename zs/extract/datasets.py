@@ -23,6 +23,45 @@ from zs.errors import ZsError
 from zs.manifest import read_json
 
 
+# ``--data DIR`` layouts, first match wins (paths relative to DIR; {split} = "train", "val", ...).
+DATASET_LAYOUTS = (
+    ("{split}/images", "{split}/panoptic.json", "{split}/panoptic"),  # zs synth, zs's own datasets
+    ("images", "panoptic.json", "panoptic"),  # a folder holding one split
+    ("{split}2017", "annotations/panoptic_{split}2017.json", "panoptic_{split}2017"),  # COCO's own layout
+)
+
+
+def dataset_files(data_dir: str | os.PathLike | None, split: str, *, images=None, json=None,
+                  png=None) -> tuple[Path, Path, Path]:
+    """(image folder, panoptic JSON, panoptic PNG folder) of ``split`` of a dataset folder.
+
+    The folder's layouts, in this order (the first whose files all exist wins):
+
+    1. ``DIR/<split>/images/``, ``DIR/<split>/panoptic.json``, ``DIR/<split>/panoptic/`` (zs synth);
+    2. ``DIR/images/``, ``DIR/panoptic.json``, ``DIR/panoptic/`` (a folder of one split);
+    3. ``DIR/<split>2017/``, ``DIR/annotations/panoptic_<split>2017.json``, ``DIR/panoptic_<split>2017/`` (COCO).
+
+    ``images``/``json``/``png`` given explicitly replace that part of every layout (and are not
+    checked here); with all three, ``data_dir`` may be None. ZsError (one line) naming the folder
+    and what is missing when no layout fits.
+    """
+    given = (images, json, png)
+    if data_dir is None:
+        if not all(given):
+            raise ZsError("no dataset: give a dataset folder (--data DIR), or all of --images, --json and --png")
+        return tuple(Path(p) for p in given)
+    root = Path(data_dir)
+    if not root.is_dir():
+        raise ZsError(f"dataset folder {root}: no such folder")
+    for layout in DATASET_LAYOUTS:
+        paths = [Path(g) if g else root / rel.format(split=split) for g, rel in zip(given, layout)]
+        if all(g or p.exists() for g, p in zip(given, paths)):
+            return tuple(paths)
+    wanted = "; ".join(", ".join(rel.format(split=split) for g, rel in zip(given, layout) if not g)
+                       for layout in DATASET_LAYOUTS)
+    raise ZsError(f"dataset folder {root}: no COCO panoptic split '{split}' in it (looked for {wanted})")
+
+
 class ImageReadError(ZsError):
     """An image or annotation PNG is missing or cannot be decoded."""
 

@@ -246,3 +246,40 @@ def load_segmenter(path: str | os.PathLike, device: str | torch.device = "cpu") 
     check_class_head(seg)
     log.info("segmenter %s: Q=%d D=%d K=%d", p, seg.num_queries, seg.query_dim, seg.num_classes)
     return seg
+
+
+def save_segmenter_dir(out_dir: str | os.PathLike, model: nn.Module, prep: PreprocessConfig = PreprocessConfig(),
+                       info: dict | None = None) -> Path:
+    """Write a segmenter directory that :func:`load_segmenter` reads; returns it.
+
+    ``model.save_pretrained`` (safetensors, no progress bar), ``preprocessor_config.json``
+    (Mask2FormerImageProcessor format from ``prep``: size, size_divisor, mean/std in 0-1 units, RGB
+    order) and ``zs_segmenter.json`` = ``{"input_format": prep.input_format, **info}`` (label names,
+    vocabulary, source...). The caller writes ``manifest.json`` (provenance) itself.
+    """
+    from transformers import Mask2FormerImageProcessor
+    from transformers.utils import logging as hf_logging
+
+    from zs.manifest import write_json_atomic
+
+    info = dict(info or {})
+    if info.setdefault("input_format", prep.input_format) != prep.input_format:
+        raise ZsError(f"save_segmenter_dir: info input_format {info['input_format']!r} != prep {prep.input_format!r}")
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    bars = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()
+    try:
+        model.save_pretrained(str(out), safe_serialization=True)
+    finally:
+        if bars:
+            hf_logging.enable_progress_bar()
+    Mask2FormerImageProcessor(
+        do_resize=True, size={"shortest_edge": int(prep.shortest_edge), "longest_edge": int(prep.longest_edge)},
+        size_divisor=int(prep.size_divisor), do_rescale=True, rescale_factor=1 / 255, do_normalize=True,
+        image_mean=list(prep.image_mean), image_std=list(prep.image_std), ignore_index=255,
+        do_reduce_labels=False, num_labels=int(model.config.num_labels),
+    ).save_pretrained(str(out))
+    write_json_atomic(out / "zs_segmenter.json", {"input_format": info.pop("input_format"), **info})
+    return out
+

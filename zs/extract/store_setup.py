@@ -11,7 +11,7 @@ import logging
 from pathlib import Path
 
 from zs.errors import ProvenanceError, StoreError
-from zs.manifest import make_manifest, to_jsonable
+from zs.manifest import to_jsonable
 from zs.vocab import format_differences
 
 log = logging.getLogger(__name__)
@@ -44,16 +44,16 @@ def check_store_fits(store, *, seg, vocab, clip, vocab_source: str = "this run")
     Vocabularies are compared by meaning (ids, names, thing/stuff, seen/unseen),
     never by name, so the train and val JSONs of one dataset share a store.
     """
-    m = store.manifest
-    have = (m.get("segmenter") or {}).get("sha256")
+    ident = store.identity
+    have = ident.segmenter_sha256
     if have and have != seg.sha256:
         raise ProvenanceError(f"store {store.url} was made with segmenter {have[:12]} "
-                              f"({(m.get('segmenter') or {}).get('path')}), not {seg.sha256[:12]} ({seg.path})")
+                              f"({ident.segmenter.get('path')}), not {seg.sha256[:12]} ({seg.path})")
     if not store.vocab.same_meaning(vocab):
         diffs = vocab.differences(store.vocab, here=f"in {vocab_source}", there="in the store")
         raise ProvenanceError(f"{vocab_source}: vocabulary differs from store {store.url}'s "
                               f"({len(diffs)} difference(s)): {format_differences(diffs)}")
-    stored_clip = (m.get("clip") or {}).get("weights_sha256")
+    stored_clip = (ident.clip or {}).get("weights_sha256")
     if clip is not None and stored_clip and stored_clip != clip.sha256:
         raise ProvenanceError(f"store {store.url} has CLIP tokens from weights {stored_clip[:12]}, "
                               f"--clip-weights are {clip.sha256[:12]}")
@@ -97,7 +97,7 @@ def open_or_create_store(url: str, *, seg, vocab, clip, split: str, ds, num_imag
         seen = old.get("compute") or []
         entry["compute"] = seen + ([compute] if compute not in seen else [])
     updates = {"dataset": {**(store.manifest.get("dataset") or {}), split: entry}}
-    if clip is not None and not store.manifest.get("clip"):
+    if clip is not None and store.identity.clip is None:
         updates["clip"] = clip_entry(clip)
     if any(store.manifest.get(k) != v for k, v in updates.items()):
         store.update_manifest(updates)
@@ -108,7 +108,7 @@ def write_seen_head(store, seg, vocab) -> str:
     """The checkpoint's class predictor as a zs linear head at ``store.seen_head_path`` (once)."""
     import torch
 
-    from zs.heads import HeadConfig, LinearHead
+    from zs.heads import HeadConfig, LinearHead, make_head_manifest
 
     if store.has_seen_head():
         return store.seen_head_path
@@ -119,8 +119,8 @@ def write_seen_head(store, seg, vocab) -> str:
     with torch.no_grad():
         head.fc.weight.copy_(seg.class_head.weight.detach().cpu())
         head.fc.bias.copy_(seg.class_head.bias.detach().cpu())
-    manifest = make_manifest("zs-head", config=cfg, inputs={"segmenter": {"path": seg.path, "sha256": seg.sha256},
-                                                            "store": store.sha256}, method="seen-only")
+    manifest = make_head_manifest(cfg, segmenter={"path": seg.path, "sha256": seg.sha256},
+                                  store={"path": str(store.url), "sha256": store.sha256})
     return store.save_seen_head(head, manifest)
 
 

@@ -43,30 +43,6 @@ def tiny_segmenter_config(num_labels: int, *, num_queries: int = 10, hidden_dim:
     )
 
 
-def save_segmenter_dir(model, path: str | os.PathLike, *, shortest_edge: int, longest_edge: int,
-                       size_divisor: int = 32, label_names: list[str] | None = None) -> Path:
-    """Write a segmenter directory: save_pretrained + preprocessor_config.json (+ zs_segmenter.json)."""
-    out = Path(path)
-    out.mkdir(parents=True, exist_ok=True)
-    model.save_pretrained(str(out))
-    prep = {
-        "image_processor_type": "Mask2FormerImageProcessor",
-        "do_resize": True,
-        "size": {"shortest_edge": int(shortest_edge), "longest_edge": int(longest_edge)},
-        "size_divisor": int(size_divisor),
-        "do_normalize": True,
-        "image_mean": [0.485, 0.456, 0.406],
-        "image_std": [0.229, 0.224, 0.225],
-        "ignore_index": 255,
-    }
-    (out / "preprocessor_config.json").write_text(json.dumps(prep, indent=2) + "\n")
-    extra = {"input_format": "RGB"}
-    if label_names is not None:
-        extra["label_names"] = list(label_names)
-    (out / "zs_segmenter.json").write_text(json.dumps(extra, indent=2) + "\n")
-    return out
-
-
 def _randomise_norms(model) -> None:
     """Non-trivial LayerNorm affine params, so a missing/extra LayerNorm shows up in tests."""
     import torch
@@ -91,7 +67,9 @@ def tiny_segmenter_dir(path: str | os.PathLike, num_labels: int, *, seed: int = 
     cfg = tiny_segmenter_config(num_labels, num_queries=num_queries, resnet50=resnet50)
     model = Mask2FormerForUniversalSegmentation(cfg).eval()
     _randomise_norms(model)
-    return save_segmenter_dir(model, path, shortest_edge=image_size, longest_edge=2 * image_size)
+    from zs.extract.segmenter import PreprocessConfig, save_segmenter_dir
+
+    return save_segmenter_dir(path, model, PreprocessConfig(shortest_edge=image_size, longest_edge=2 * image_size))
 
 
 def tiny_clip(path: str | os.PathLike, *, seed: int = 0) -> tuple[Path, Path]:

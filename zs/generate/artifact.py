@@ -68,8 +68,8 @@ def check_generator_fits(path: str | os.PathLike, store) -> None:
     """
     m = generator_manifest(path)
     cfg = read_generator_config(path)
-    seg = store.manifest.get("segmenter") or {}
-    store_q = int(seg.get("query_dim") or 0)
+    ident = store.identity
+    store_q = ident.query_dim
     if store_q and cfg.query_dim != store_q:
         raise ProvenanceError(f"generator {path} makes {cfg.query_dim}-d features, store {store.url} has query dim {store_q}")
     if cfg.num_classes != store.vocab.num_classes:
@@ -79,7 +79,7 @@ def check_generator_fits(path: str | os.PathLike, store) -> None:
     gv, sv = m.get("vocab_sha256", ""), store.vocab.sha256
     if gv and gv != sv:
         raise ProvenanceError(f"generator {path} vocabulary {gv[:12]} differs from store {store.url}'s {sv[:12]}")
-    gs, ss = m.get("segmenter_sha256", ""), seg.get("sha256", "")
+    gs, ss = m.get("segmenter_sha256", ""), ident.segmenter_sha256
     if gs and ss and gs != ss:
         raise ProvenanceError(
             f"generator {path} was fitted on segmenter {gs[:12]}, store {store.url} comes from {ss[:12]}"

@@ -32,6 +32,10 @@ class TrainInputs:
     text_dim: int  # Dt
     num_classes: int  # K
 
+    def head_target(self):
+        """The store's identity with the split's query size: what a head must fit (``check_head_fits``)."""
+        return dataclasses.replace(self.store.identity, query_dim=self.query_dim)
+
 
 def text_identity(emb: np.ndarray, name: str) -> str:
     """sha256 of the text embedding matrix (float32 bytes, shape) and its name."""
@@ -145,9 +149,7 @@ def load_projector(path: str, inputs: TrainInputs, device):
     head = load_head(path, map_location="cpu")
     if head.cfg.kind != "projector":
         raise ConfigError(f"--projector {path}: a '{head.cfg.kind}' head, GV2S needs a projector head (zs adapt --method v2c)")
-    seg = (inputs.store.manifest.get("segmenter") or {}).get("sha256", "")
-    check_head_fits(head, vocab_sha256=inputs.store.vocab.sha256, segmenter_sha256=seg,
-                    query_dim=inputs.query_dim, where=f"store {inputs.store.url}")
+    check_head_fits(head, inputs.head_target(), where=f"store {inputs.store.url}")
     head.to(device).eval()
     for p in head.parameters():
         p.requires_grad_(False)

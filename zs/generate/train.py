@@ -16,13 +16,12 @@ from __future__ import annotations
 import copy
 import dataclasses
 import logging
-import os
 from pathlib import Path
 
 import torch
 from tqdm import tqdm
 
-from zs.artifact import load_torch_file
+from zs.checkpoint import CHECKPOINT, Checkpoint, checkpoint_due, stop_step
 from zs.errors import ConfigError, ZsError
 from zs.generate import objectives as O
 from zs.generate.artifact import MANIFEST_KIND, is_generator_dir, save_generator
@@ -30,14 +29,12 @@ from zs.generate.config import FitConfig, GeneratorConfig
 from zs.generate.data import TrainInputs, batch_stream, load_projector, open_inputs
 from zs.generate.models import VaeGenerator, build_generator
 from zs.generate.structure import Disentangler
-from zs.guard import FiniteWatch
 from zs.manifest import make_manifest, to_jsonable
 from zs.paths import check_out_dir, disk_full_is_error
 from zs.runtime import resolve_device, seed_everything
 
 log = logging.getLogger(__name__)
 
-CHECKPOINT = "checkpoint.pt"
 # fit-config keys that may change between an interrupted run and its resume
 _RESUME_FREE = {"resume", "progress", "device", "checkpoint_every", "store", "out", "allow_unseen_in_train"}
 
@@ -71,9 +68,7 @@ def _load_seen_head(inputs: TrainInputs, device, trainable: bool):
     head = load_head(path)
     if head.cfg.kind != "linear":
         raise ZsError(f"{path}: the seen head is a '{head.cfg.kind}' head, PADing's classifier refit needs a linear one")
-    seg = (inputs.store.manifest.get("segmenter") or {}).get("sha256", "")
-    check_head_fits(head, vocab_sha256=inputs.store.vocab.sha256, segmenter_sha256=seg,
-                    query_dim=inputs.query_dim, where=f"store {inputs.store.url}")
+    check_head_fits(head, inputs.head_target(), where=f"store {inputs.store.url}")
     head = head.to(device).train(trainable)
     head.requires_grad_(trainable)
     return head
@@ -154,39 +149,18 @@ def _device_of(st: TrainState) -> torch.device:
     return next(st.gen.parameters()).device
 
 
-def save_checkpoint(path: Path, st: TrainState, cfg: FitConfig, iteration: int) -> None:
-    """Modules, optimizers, iteration, the CPU RNG and the training device's RNG (only that one)."""
-    blob = {k: m.state_dict() for k, m in _modules(st).items()}
-    device = _device_of(st)
-    blob.update(iteration=iteration, config=to_jsonable(cfg), rng_cpu=torch.get_rng_state(), device=str(device))
-    if device.type == "cuda":
-        blob["rng_device"] = torch.cuda.get_rng_state(device)
-    tmp = path.with_name(f".{path.name}.tmp")
-    try:
-        torch.save(blob, tmp)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)  # a half-written temp file (disk full) never stays
+def _checkpoint(cfg: FitConfig, out: Path, device) -> Checkpoint:
+    keys = {k: v for k, v in to_jsonable(cfg).items() if k not in _RESUME_FREE}
+    return Checkpoint(out / CHECKPOINT, stage="fit-generator", resume_keys=keys, device=device,
+                      hint="use the first run's options, or start a new --out",
+                      resume_hint="free some space and rerun with --resume")
 
 
-def load_checkpoint(path: Path, st: TrainState, cfg: FitConfig) -> int:
-    """Restore ``st`` from ``path``; refuses a checkpoint made with another config."""
-    blob = load_torch_file(path, what="checkpoint", weights_only=False,
-                           hint="delete it to start over, or use another --out")
-    now, then = to_jsonable(cfg), blob["config"]
-    differ = sorted(k for k in set(now) | set(then) if k not in _RESUME_FREE and now.get(k) != then.get(k))
-    if differ:
-        raise ConfigError(f"{path}: cannot resume, the config differs in {differ} (same options as the first run, please)")
-    device, then = _device_of(st), blob.get("device", "cpu")
-    if torch.device(then).type != device.type:  # the dropout / noise streams are the device's own
-        raise ConfigError(f"{path}: cannot resume on {device}, the checkpoint was written on {then} "
-                          f"(resume with --device {then}, or start a new --out)")
+def _restore(st: TrainState, blob: dict, ck: Checkpoint) -> int:
+    log.info("resuming %s at iteration %d", ck.path, blob["step"])
     for k, m in _modules(st).items():
         m.load_state_dict(blob[k])
-    torch.set_rng_state(blob["rng_cpu"])
-    if device.type == "cuda" and "rng_device" in blob:
-        torch.cuda.set_rng_state(blob["rng_device"], device)
-    return int(blob["iteration"])
+    return int(blob["step"])
 
 
 def _step_inputs(batch: dict, st: TrainState) -> O.StepInputs:
@@ -238,24 +212,25 @@ def _prepare_out(cfg: FitConfig) -> Path:
 
 def _manifest(cfg: FitConfig, inputs: TrainInputs, iteration: int, losses: dict) -> dict:
     store = inputs.store
-    seg = store.manifest.get("segmenter") or {}
+    ident = store.identity
     return make_manifest(
         MANIFEST_KIND, config=cfg, seed=cfg.seed,
         inputs={"store": {"path": str(store.url), "sha256": store.sha256}, "text": inputs.text_sha256},
-        store_sha256=store.sha256, vocab_sha256=store.vocab.sha256, segmenter_sha256=seg.get("sha256", ""),
+        store_sha256=ident.store_sha256, vocab_sha256=ident.vocab_sha256, segmenter_sha256=ident.segmenter_sha256,
         text_name=inputs.text_name, text_sha256=inputs.text_sha256, split=cfg.split,
         iterations=iteration, final_losses=losses, vocabulary=store.vocab.to_dict(),
     )
 
 
 def _save_head(st: TrainState, cfg: FitConfig, inputs: TrainInputs, out: Path, losses: dict) -> None:
-    from zs.heads import save_head
+    from zs.heads import make_head_manifest, save_head
 
     head = copy.deepcopy(st.classifier).cpu().eval()
-    head.cfg = dataclasses.replace(head.cfg, method="pading", gamma=0.0, store_sha256=inputs.store.sha256,
-                                   vocab_sha256=inputs.store.vocab.sha256)
-    m = make_manifest("zs-head", config=head.cfg, seed=cfg.seed, method="pading",
-                      inputs={"store": inputs.store.sha256, "generator": str(out)}, final_losses=losses)
+    store = inputs.store
+    head.cfg = dataclasses.replace(head.cfg, method="pading", gamma=0.0, store_sha256=store.sha256,
+                                   vocab_sha256=store.vocab.sha256)
+    m = make_head_manifest(head.cfg, seed=cfg.seed, store={"path": str(store.url), "sha256": store.sha256},
+                           generator={"path": str(out)}, final_losses=losses)
     save_head(head, out / "head", m)
 
 
@@ -271,34 +246,29 @@ def fit_generator(cfg: FitConfig, *, stop_after: int | None = None) -> Path:
     device = resolve_device(cfg.device)
     st = build_state(cfg, inputs, device)  # (may still refuse a seen head/projector: before --out is made)
     out = _prepare_out(cfg)
-    ckpt = out / CHECKPOINT
-    start = load_checkpoint(ckpt, st, cfg) if cfg.resume and ckpt.is_file() else 0
+    ck = _checkpoint(cfg, out, _device_of(st))
+    blob = ck.load(cfg.resume)
+    start = _restore(st, blob, ck) if blob is not None else 0
     stream = batch_stream(cfg, inputs, device, skip=start)
+    end = stop_step(start, cfg.iterations, stop_after)
     losses: dict[str, float] = {}
-    watch = FiniteWatch("fit-generator", ckpt, start or None)
     bar = tqdm(total=cfg.iterations, initial=start, disable=not cfg.progress, desc=f"fit {cfg.kind}", unit="it")
-    for it in range(start, cfg.iterations):
+    for it in range(start, end):
         losses = train_step(cfg, st, next(stream))
-        watch.losses(it + 1, losses)
+        ck.watch.losses(it + 1, losses)
         bar.update(1)
         if it % 10 == 0:
             bar.set_postfix({k: f"{v:.4g}" for k, v in losses.items() if k in ("mmd", "gen", "clf", "structure")})
-        done = it + 1
-        if done % cfg.checkpoint_every == 0 or (stop_after is not None and done >= stop_after):
-            watch.params(done, _trained(st))
-            with disk_full_is_error(f"checkpoint {ckpt} (the previous one is intact)",
-                                    "free some space and rerun with --resume"):
-                save_checkpoint(ckpt, st, cfg, done)
-            watch.saved(done)
-        if stop_after is not None and done >= stop_after and done < cfg.iterations:
-            bar.close()
-            return out
+        if checkpoint_due(it + 1, cfg.checkpoint_every, end, cfg.iterations):
+            ck.save(it + 1, {k: m.state_dict() for k, m in _modules(st).items()}, check=_trained(st))
     bar.close()
-    watch.params(cfg.iterations, _trained(st))
+    if end < cfg.iterations:
+        return out
+    ck.watch.params(cfg.iterations, _trained(st))
     with disk_full_is_error(f"generator {out}", "free some space and rerun with --resume"):
         if st.opt_c is not None:
             _save_head(st, cfg, inputs, out, losses)
         save_generator(st.gen, out, _manifest(cfg, inputs, cfg.iterations, losses))
-    ckpt.unlink(missing_ok=True)
+    ck.remove()
     log.info("generator %s written to %s (losses %s)", cfg.kind, out, losses)
     return out

@@ -52,8 +52,9 @@ def run_convert(params, inputs, out: Path, ctx):
 
 # --------------------------------------------------------------------------- extract + text-embed
 def _split_paths(data: str, split: str) -> dict:
-    root = Path(data) / split
-    return {"images": str(root / "images"), "json": str(root / "panoptic.json"), "png": str(root / "panoptic")}
+    from zs.extract.datasets import dataset_files
+
+    return dict(zip(("images", "json", "png"), (str(p) for p in dataset_files(data, split))))
 
 
 def _segmenter(params, inputs=None) -> str:

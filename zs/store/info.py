@@ -13,7 +13,8 @@ def store_info(url) -> dict:
     """Manifest summary + per split: counts, per-class matched queries, bytes per array/table."""
     store = open_store(url)
     m = store.manifest
-    seg = m.get("segmenter") or {}
+    ident = store.identity
+    seg = ident.segmenter
     vocab = store.vocab
     return {
         "url": store.url,
@@ -21,7 +22,7 @@ def store_info(url) -> dict:
         "zs_version": m.get("zs_version"),
         "sha256": store.sha256,
         "segmenter": {k: seg.get(k) for k in ("name", "path", "sha256", "num_queries", "query_dim", "num_classes")},
-        "clip": m.get("clip"),
+        "clip": ident.clip,
         "vocabulary": {"name": vocab.name, "classes": vocab.num_classes, "seen": len(vocab.seen_indices),
                        "unseen": len(vocab.unseen_indices), "things": len(vocab.thing_indices)},
         "unseen_names": [vocab.names[i] for i in vocab.unseen_indices],

@@ -11,13 +11,11 @@ import numpy as np
 from zs.errors import StoreError
 from zs.manifest import hash_obj, to_jsonable
 from zs.store.layout import MANIFEST, SCHEMA_VERSION, STORE_KIND, Location, load_npy, npy_bytes, read_split_meta
+from zs.store.identity import StoreIdentity
 from zs.store.reach import check_reachable
 from zs.vocab import Vocabulary
 
 log = logging.getLogger(__name__)
-
-IDENTITY_KEYS = ("segmenter.sha256", "vocab_sha256", "dataset.*.json_sha256", "clip.weights_sha256")
-
 
 def create_store(url: str | os.PathLike, manifest: dict) -> "Store":
     """Create an empty store at ``url`` (local path or fsspec URL) with ``manifest``.
@@ -92,6 +90,11 @@ class Store:
     def sha256(self) -> str:
         """Identity of what the store was made from (segmenter, vocab, datasets, CLIP)."""
         return hash_obj(identity_fields(self.manifest))
+
+    @property
+    def identity(self) -> "StoreIdentity":
+        """The segmenter, vocabulary and CLIP records of the manifest (``zs.store.identity``)."""
+        return StoreIdentity.from_manifest(self.manifest, self.vocab, self.sha256)
 
     @property
     def seen_head_path(self) -> str:

@@ -249,7 +249,7 @@ def _write_seen_head(store, world: ToyWorld) -> None:
     vocab = world.vocab
     cfg = HeadConfig(kind="linear", query_dim=world.dim, num_classes=vocab.num_classes,
                      seen=[bool(s) for s in vocab.seen_mask()], vocab_sha256=vocab.sha256,
-                     segmenter_sha256=store.manifest["segmenter"]["sha256"], store_sha256=store.sha256,
+                     segmenter_sha256=store.identity.segmenter_sha256, store_sha256=store.sha256,
                      method="seen-only")
     head = LinearHead(cfg)
     weight, bias = world.head_params()

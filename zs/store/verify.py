@@ -56,11 +56,12 @@ def _check_manifest(store) -> list[str]:
 def verify_split(store, name: str, *, progress: bool = False) -> list[str]:
     reader = store.split(name)
     meta, out = reader.meta, []
-    seg = store.manifest.get("segmenter") or {}
+    ident = store.identity
+    seg = ident.segmenter
     for key, mkey in (("num_queries", "num_queries"), ("query_dim", "query_dim"), ("num_classes", "num_classes")):
         if seg.get(mkey) is not None and seg[mkey] != meta[key]:
             out.append(f"split.json {key}={meta[key]} but manifest segmenter.{mkey}={seg[mkey]}")
-    clip = store.manifest.get("clip") or {}
+    clip = ident.clip or {}
     if meta.get("clip_dim") and clip.get("dim") and clip["dim"] != meta["clip_dim"]:
         out.append(f"split.json clip_dim={meta['clip_dim']} but manifest clip.dim={clip['dim']}")
     out += _check_shapes(reader)

@@ -15,16 +15,13 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import os
 from pathlib import Path
 
 import numpy as np
 
-from zs.artifact import load_torch_file
-from zs.errors import ConfigError, ZsError
-from zs.guard import FiniteWatch
+from zs.checkpoint import CHECKPOINT, Checkpoint, checkpoint_due, stop_step
+from zs.errors import ZsError
 from zs.manifest import make_manifest, read_json, write_json_atomic
-from zs.paths import disk_full_is_error
 from zs.synth.segmenter_config import SegmenterConfig, build_mask2former_config
 from zs.synth.train_data import (
     IMAGENET_MEAN,
@@ -36,7 +33,6 @@ from zs.synth.train_data import (
 )
 
 log = logging.getLogger(__name__)
-CHECKPOINT = "checkpoint.pt"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -71,45 +67,15 @@ def _make_batch(split, vocab, cfg: SegmenterConfig, step: int, seed: int, device
     return pixels.to(device), pixel_mask.to(device), [m.to(device) for m in masks], [c.to(device) for c in labels]
 
 
-def _save_checkpoint(out: Path, model, opt, step: int, losses: list, identity: dict) -> None:
-    import torch
-
-    device = next(model.parameters()).device
-    blob = {"model": model.state_dict(), "optim": opt.state_dict(), "step": step, "losses": losses,
-            "identity": identity, "torch_rng": torch.get_rng_state(), "device": str(device)}
-    if device.type == "cuda":  # the training device's RNG only (the loss samples points on it)
-        blob["device_rng"] = torch.cuda.get_rng_state(device)
-    tmp = out / f".{CHECKPOINT}.tmp-{os.getpid()}"
-    try:
-        torch.save(blob, tmp)
-        os.replace(tmp, out / CHECKPOINT)
-    finally:
-        tmp.unlink(missing_ok=True)
-
-
-def _load_checkpoint(out: Path, model, opt, identity: dict) -> tuple[int, list]:
-    """Resume state from OUT/checkpoint.pt if present; refuses one made with other arguments."""
-    import torch
-
-    path = out / CHECKPOINT
-    if not path.is_file():
+def _resume(ck: Checkpoint, model, opt) -> tuple[int, list]:
+    """(step, losses) of the checkpoint in OUT restored into ``model``/``opt``, or (0, []) for a fresh run."""
+    blob = ck.load()
+    if blob is None:
         return 0, []
-    ck = load_torch_file(path, what="checkpoint", weights_only=False,
-                         hint="delete it to start over, or use another --out")
-    if ck["identity"] != identity:
-        diff = sorted(k for k in identity if ck["identity"].get(k) != identity[k])
-        raise ConfigError(f"{path}: checkpoint was made with different {', '.join(diff)}; use a new --out")
-    device, then = next(model.parameters()).device, ck.get("device", "cpu")
-    if torch.device(then).type != device.type:
-        raise ConfigError(f"{path}: cannot resume on {device}, the checkpoint was written on {then} "
-                          f"(resume with --device {then}, or use a new --out)")
-    model.load_state_dict(ck["model"])
-    opt.load_state_dict(ck["optim"])
-    torch.set_rng_state(ck["torch_rng"])  # Mask2Former's loss samples points with the global RNG
-    if device.type == "cuda" and "device_rng" in ck:
-        torch.cuda.set_rng_state(ck["device_rng"], device)
-    log.info("resuming %s at step %d", out, ck["step"])
-    return int(ck["step"]), list(ck["losses"])
+    model.load_state_dict(blob["model"])
+    opt.load_state_dict(blob["optim"])
+    log.info("resuming %s at step %d", ck.path, blob["step"])
+    return int(blob["step"]), list(blob["losses"])
 
 
 def _check_out(out: Path) -> None:
@@ -170,9 +136,10 @@ def train_segmenter(
     identity = {"config": dataclasses.asdict(cfg), "seed": seed, "data_json_sha256": data.json_sha256,
                 "vocab_sha256": vocab.sha256, "init_backbone": init and init["sha256"]}
     out.mkdir(parents=True, exist_ok=True)
-    step, losses = _load_checkpoint(out, model, opt, identity)
-    watch = FiniteWatch("train-segmenter", out / CHECKPOINT, step or None)  # (its matcher syncs anyway)
-    end = cfg.steps if stop_after is None else min(cfg.steps, step + stop_after)
+    ck = Checkpoint(out / CHECKPOINT, stage="train-segmenter", resume_keys=identity,
+                    device=next(model.parameters()).device, hint="use a new --out")
+    step, losses = _resume(ck, model, opt)  # (its matcher syncs anyway)
+    end = stop_step(step, cfg.steps, stop_after, per_call=True)
     model.train()
     bar = tqdm(total=cfg.steps, initial=step, desc="train-segmenter", disable=not progress)
     while step < end:
@@ -180,7 +147,7 @@ def train_segmenter(
             group["lr"] = _lr_at(step, cfg) * group["lr_mult"]
         pixels, pixel_mask, masks, labels = _make_batch(data, vocab, cfg, step, seed, dev)
         loss = model(pixel_values=pixels, pixel_mask=pixel_mask, mask_labels=masks, class_labels=labels).loss
-        watch.losses(step + 1, {"loss": loss.detach()})
+        ck.watch.losses(step + 1, {"loss": loss.detach()})
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
@@ -189,11 +156,9 @@ def train_segmenter(
         if step % log_every == 0 or step == end:
             losses.append((step, loss.item()))
             bar.set_postfix(loss=f"{losses[-1][1]:.3f}")
-        if step % cfg.checkpoint_every == 0 or step == end:
-            watch.params(step, {"model": model})
-            with disk_full_is_error(f"checkpoint {out / CHECKPOINT} (the previous one is intact)"):
-                _save_checkpoint(out, model, opt, step, losses, identity)
-            watch.saved(step)
+        if checkpoint_due(step, cfg.checkpoint_every, end, cfg.steps):
+            ck.save(step, {"model": model.state_dict(), "optim": opt.state_dict(), "losses": losses},
+                    check={"model": model})
         bar.update(1)
     bar.close()
     if step >= cfg.steps:
@@ -203,25 +168,12 @@ def train_segmenter(
 
 def _finalise(out: Path, model, cfg: SegmenterConfig, vocab, data, seed: int, losses: list, init=None) -> None:
     """Write the segmenter directory and drop the checkpoint."""
-    from transformers import Mask2FormerImageProcessor
+    from zs.extract.segmenter import PreprocessConfig, save_segmenter_dir
 
-    model.cpu().eval().save_pretrained(out)
-    Mask2FormerImageProcessor(
-        do_resize=True,
-        size={"shortest_edge": cfg.image_size, "longest_edge": cfg.max_size},
-        size_divisor=cfg.size_divisor,
-        do_normalize=True,
-        image_mean=list(IMAGENET_MEAN),
-        image_std=list(IMAGENET_STD),
-        ignore_index=255,
-        num_labels=vocab.num_classes,
-    ).save_pretrained(out)
-    write_json_atomic(out / "zs_segmenter.json", {
-        "input_format": "RGB",
-        "label_names": vocab.names,
-        "vocabulary": vocab.to_dict(),
-        "trained_on": "seen classes only",
-    })
+    prep = PreprocessConfig(shortest_edge=cfg.image_size, longest_edge=cfg.max_size, size_divisor=cfg.size_divisor,
+                            image_mean=tuple(IMAGENET_MEAN), image_std=tuple(IMAGENET_STD), input_format="RGB")
+    save_segmenter_dir(out, model.cpu().eval(), prep, {"label_names": vocab.names, "vocabulary": vocab.to_dict(),
+                                                       "trained_on": "seen classes only"})
     write_json_atomic(out / "train_log.json", {"losses": losses})
     manifest = make_manifest(
         "zs-segmenter", config=cfg, seed=seed,

@@ -88,11 +88,8 @@ def diagnose(cfg: DiagnoseConfig) -> Path:
 def _load_head(path: str, store, device):
     from zs.heads import check_head_fits, load_head
 
-
     head = load_head(path, map_location=device)
-    seg = store.manifest.get("segmenter") or {}
-    check_head_fits(head, vocab_sha256=store.vocab.sha256, segmenter_sha256=seg.get("sha256", ""),
-                    query_dim=int(seg.get("query_dim") or head.cfg.query_dim))
+    check_head_fits(head, store.identity, where=f"store {store.url}")
     return head.to(device)
 
 

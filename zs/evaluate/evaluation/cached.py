@@ -19,7 +19,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from zs.errors import ProvenanceError, StoreError
+from zs.errors import StoreError
 from zs.evaluate.evaluation.streaming import TASKS, ImageMasks, InferenceConfig, PanopticGroundTruth, StreamingEvaluation
 
 log = logging.getLogger(__name__)
@@ -40,15 +40,13 @@ def eval_split(store, split: str = "val"):
 
 
 def check_head_fits_store(head, store, reader) -> None:
-    """Refuse a head made for another vocabulary, segmenter or query size (ProvenanceError)."""
+    """Refuse a head made for another query size, class count, vocabulary or segmenter (ProvenanceError)."""
+    import dataclasses
+
     from zs.heads import check_head_fits
 
-    seg = store.manifest.get("segmenter") or {}
-    check_head_fits(head, vocab_sha256=store.manifest.get("vocab_sha256") or store.vocab.sha256,
-                    segmenter_sha256=seg.get("sha256", ""), query_dim=reader.query_dim, where=f"store {store.url}")
-    if head.num_classes != store.vocab.num_classes:
-        raise ProvenanceError(f"head has {head.num_classes} classes, store {store.url} vocabulary has "
-                              f"{store.vocab.num_classes}")
+    target = dataclasses.replace(store.identity, query_dim=reader.query_dim)  # the split's own query size
+    check_head_fits(head, target, where=f"store {store.url}")
 
 
 def store_ground_truth(store, split: str = "val", json_path=None, png_dir=None) -> PanopticGroundTruth:

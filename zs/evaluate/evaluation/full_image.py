@@ -16,39 +16,18 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
-from zs.errors import ProvenanceError, ZsError
+from zs.errors import ZsError
 from zs.evaluate.evaluation.streaming import TASKS, GroundTruthImage, ImageMasks, InferenceConfig, StreamingEvaluation
 
 log = logging.getLogger(__name__)
 
 
-def resolve_data(data=None, images=None, json_path=None, png_dir=None) -> tuple[Path, Path, Path]:
-    """``--data DIR`` (synthetic ``DIR/val/...``, tiny ``DIR/{images,panoptic.json,panoptic}`` or COCO
-    ``DIR/{val2017,annotations/panoptic_val2017.json,panoptic_val2017}``) or explicit paths."""
-    if data is None:
-        if not (images and json_path and png_dir):
-            raise ZsError("full-image evaluation needs --data DIR, or all of --images, --json and --png")
-        return Path(images), Path(json_path), Path(png_dir)
-    root = Path(data)
-    layouts = ((root / "val" / "images", root / "val" / "panoptic.json", root / "val" / "panoptic"),
-               (root / "images", root / "panoptic.json", root / "panoptic"),
-               (root / "val2017", root / "annotations" / "panoptic_val2017.json", root / "panoptic_val2017"))
-    for layout in layouts:
-        if all(p.exists() for p in layout):
-            return layout
-    raise ZsError(f"--data {root}: no COCO panoptic validation data found (looked for val/panoptic.json, "
-                  f"panoptic.json, annotations/panoptic_val2017.json)")
-
-
 def check_head_fits_segmenter(head, segmenter, vocab) -> None:
-    """Refuse a head for another segmenter / vocabulary / query size (ProvenanceError)."""
-    from zs.heads import check_head_fits
+    """Refuse a head for another query size / class count / vocabulary / segmenter (ProvenanceError)."""
+    from zs.heads import HeadTarget, check_head_fits
 
-    check_head_fits(head, vocab_sha256=vocab.sha256, segmenter_sha256=segmenter.sha256,
-                    query_dim=segmenter.query_dim, where=f"segmenter {segmenter.path}")
-    if head.num_classes != vocab.num_classes:
-        raise ProvenanceError(f"head has {head.num_classes} classes, the vocabulary '{vocab.name}' has "
-                              f"{vocab.num_classes}")
+    target = HeadTarget(segmenter.query_dim, vocab.num_classes, vocab.sha256, segmenter.sha256)
+    check_head_fits(head, target, where=f"segmenter {segmenter.path} with vocabulary '{vocab.name}'")
 
 
 def _ground_truth(dataset, i: int, sample) -> GroundTruthImage:

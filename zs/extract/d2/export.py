@@ -30,6 +30,7 @@ from zs.extract.d2.config import load_d2_config
 from zs.extract.d2.convert import build_hf_model, check_class_count, convert_state_dict
 from zs.extract.d2.errors import CheckpointMismatchError
 from zs.extract.d2.spec import Mask2FormerSpec, spec_from_config
+from zs.extract.segmenter import PreprocessConfig, save_segmenter_dir
 from zs.manifest import make_manifest, sha256_file, write_json_atomic
 from zs.vocab import PADING_UNSEEN_IDS, Vocabulary
 
@@ -60,16 +61,12 @@ def _rgb(values, fmt: str) -> list[float]:
     return values[::-1] if fmt == "BGR" else values
 
 
-def write_preprocessor(spec: Mask2FormerSpec, out: Path) -> None:
-    from transformers import Mask2FormerImageProcessor
-
-    Mask2FormerImageProcessor(
-        do_resize=True, size={"shortest_edge": spec.min_size_test, "longest_edge": spec.max_size_test},
-        size_divisor=spec.size_divisibility, do_rescale=True, rescale_factor=1 / 255, do_normalize=True,
-        image_mean=[v / 255 for v in _rgb(spec.pixel_mean, spec.input_format)],
-        image_std=[v / 255 for v in _rgb(spec.pixel_std, spec.input_format)],
-        ignore_index=255, do_reduce_labels=False,
-    ).save_pretrained(str(out))
+def preprocess_config(spec: Mask2FormerSpec) -> PreprocessConfig:
+    """The test-time preprocessing of a detectron2 config (mean/std in 0-1 units, RGB order)."""
+    return PreprocessConfig(
+        shortest_edge=spec.min_size_test, longest_edge=spec.max_size_test, size_divisor=spec.size_divisibility,
+        image_mean=tuple(v / 255 for v in _rgb(spec.pixel_mean, spec.input_format)),
+        image_std=tuple(v / 255 for v in _rgb(spec.pixel_std, spec.input_format)), input_format=spec.input_format)
 
 
 def segmenter_info(spec: Mask2FormerSpec, vocab: Vocabulary | None, config_path: str) -> dict:
@@ -109,19 +106,6 @@ def build_pading_head(pading: dict[str, torch.Tensor], spec: Mask2FormerSpec, vo
     head = LinearHead(cfg)
     head.fc.load_state_dict({"weight": pading["new_fc.weight"].float(), "bias": pading["new_fc.bias"].float()})
     return head.eval()
-
-
-def _save_model(model, out: Path) -> None:
-    """save_pretrained (safetensors) without transformers' progress bar."""
-    from transformers.utils import logging as hf_logging
-
-    enabled = hf_logging.is_progress_bar_enabled()
-    hf_logging.disable_progress_bar()
-    try:
-        model.save_pretrained(str(out), safe_serialization=True)
-    finally:
-        if enabled:
-            hf_logging.enable_progress_bar()
 
 
 def _prepare_out(out_dir: Path, overwrite: bool) -> Path:
@@ -164,14 +148,12 @@ def convert_checkpoint(config_path: str | os.PathLike, checkpoint_path: str | os
     inputs = {"checkpoint": {"path": str(Path(checkpoint_path).resolve()), "sha256": sha256_file(checkpoint_path)},
               "config": {"path": str(Path(config_path).resolve()), "sha256": sha256_file(config_path)}}
     try:
-        _save_model(model, tmp)
-        write_preprocessor(spec, tmp)
-        write_json_atomic(tmp / "zs_segmenter.json", segmenter_info(spec, vocab, str(config_path)))
+        save_segmenter_dir(tmp, model, preprocess_config(spec), segmenter_info(spec, vocab, str(config_path)))
         if head is not None:
-            from zs.heads import save_head
+            from zs.heads import make_head_manifest, save_head
 
-            save_head(head, tmp / "pading_head", make_manifest(
-                "zs-head", config=head.cfg, inputs=inputs, source="detectron2 PADing new_fc"))
+            save_head(head, tmp / "pading_head", make_head_manifest(
+                head.cfg, inputs=inputs, source="detectron2 PADing new_fc"))
         write_json_atomic(tmp / "manifest.json", make_manifest(
             "zs-segmenter", config=spec, inputs=inputs, source="detectron2",
             ignored_keys=split.ignored, pading_keys=sorted(split.pading), unknown_config_keys=cfg.unknown_keys))
