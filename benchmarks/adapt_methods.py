@@ -10,12 +10,15 @@ heads are used at inference; HM = 2su/(s+u). Not a PQ: see `zs evaluate`.
 from __future__ import annotations
 
 import argparse
+import sys
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))  # the test worlds: toyworld
 
 
 def accuracy(head, reader, classes) -> float:
@@ -44,7 +47,7 @@ def main() -> None:
     from zs.adapt import AdaptConfig, adapt
     from zs.generate import FitConfig, fit_generator
     from zs.heads import load_head
-    from zs.store.toy import write_toy_store
+    from toyworld.store import write_toy_store
 
     root = Path(tempfile.mkdtemp(prefix="zs-bench-adapt-"))
     store = write_toy_store(root / "store", n_train=args.n_train, n_val=args.n_val, seed=args.seed)

@@ -37,6 +37,7 @@ setting of earlier measurements.
 from __future__ import annotations
 
 import argparse
+import sys
 import functools
 import json
 import tempfile
@@ -44,6 +45,8 @@ import time
 from pathlib import Path
 
 import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))  # the test worlds: toyworld
 
 
 def parse_args(argv=None):
@@ -72,7 +75,8 @@ def parse_args(argv=None):
 def build_world(root: Path, args):
     from transformers import Mask2FormerForUniversalSegmentation
 
-    from zs.extract.testing import tiny_segmenter_config, save_segmenter_dir, write_tiny_coco_panoptic
+    from toyworld.extract_inputs import tiny_segmenter_config, write_tiny_coco_panoptic
+    from zs.extract.segmenter import save_segmenter_dir
     from zs.vocab import Vocabulary
 
     size = args.image_size

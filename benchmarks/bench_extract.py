@@ -20,14 +20,17 @@ The bare loop gets the images already decoded and preprocessed; e2e does everyth
 from __future__ import annotations
 
 import argparse
+import sys
 import shutil
 import tempfile
 import time
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))  # the test worlds: toyworld
+
 
 def _segmenter(root: Path, name: str, size: int, num_labels: int) -> Path:
-    from zs.extract.testing import tiny_segmenter_dir
+    from toyworld.extract_inputs import tiny_segmenter_dir
 
     return tiny_segmenter_dir(root / f"seg_{name}", num_labels, image_size=size, resnet50=(name == "r50"))
 
@@ -53,7 +56,7 @@ def bench_forward_modes(name: str, n: int, size: int, batch: int, threads: int, 
     from zs.extract.datasets import CocoPanoptic
     from zs.extract.forward import forward_images
     from zs.extract.segmenter import load_segmenter
-    from zs.extract.testing import TINY_CATEGORIES, write_tiny_coco_panoptic
+    from toyworld.extract_inputs import TINY_CATEGORIES, write_tiny_coco_panoptic
 
     torch.set_num_threads(threads)
     root = Path(tempfile.mkdtemp(prefix=f"bench_fwd_{name}_"))
@@ -90,7 +93,7 @@ def bench(name: str, n: int, size: int, batch: int, split: str, threads: int) ->
     from zs.extract.datasets import CocoPanoptic
     from zs.extract.job import ExtractConfig
     from zs.extract.run import build_context, run
-    from zs.extract.testing import TINY_CATEGORIES, write_tiny_coco_panoptic
+    from toyworld.extract_inputs import TINY_CATEGORIES, write_tiny_coco_panoptic
 
     torch.set_num_threads(threads)
     root = Path(tempfile.mkdtemp(prefix=f"bench_{name}_"))

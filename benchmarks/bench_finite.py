@@ -14,10 +14,13 @@ ratio is the figure to quote.
 from __future__ import annotations
 
 import argparse
+import sys
 import statistics
 import tempfile
 import time
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))  # the test worlds: toyworld
 
 
 def _median_seconds(fn, repeats: int) -> float:
@@ -38,7 +41,7 @@ def main() -> None:
     args = ap.parse_args()
 
     from zs.store.finite import require_finite
-    from zs.store.toy import write_toy_store
+    from toyworld.store import write_toy_store
 
     with tempfile.TemporaryDirectory() as tmp:
         store = write_toy_store(Path(tmp) / "s", n_train=args.images, n_val=0, num_queries=args.queries,

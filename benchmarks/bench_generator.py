@@ -31,6 +31,7 @@ On ``--device cuda`` every timing synchronises the device first; the precision p
 from __future__ import annotations
 
 import argparse
+import sys
 import os
 import shutil
 import statistics
@@ -40,6 +41,8 @@ from pathlib import Path
 
 import numpy as np
 import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))  # the test worlds: toyworld
 
 K, UNSEEN, Q, D, DT = 133, 14, 100, 256, 512
 
@@ -149,7 +152,7 @@ def to_step_batch(batch: dict) -> dict:
 def build_r50_mask2former():
     from transformers import Mask2FormerForUniversalSegmentation
 
-    from zs.extract.testing import tiny_segmenter_config
+    from toyworld.extract_inputs import tiny_segmenter_config
 
     torch.manual_seed(0)
     model = Mask2FormerForUniversalSegmentation(tiny_segmenter_config(K, resnet50=True)).eval()

@@ -12,7 +12,7 @@ predictions and prints, side by side:
 * the post-processing time of each path (inference + metrics folding; timings on a shared
   machine are noisy, the ratio is measured on the same images in one run).
 
-Predictions are trained-like (``zs.evaluate.testing.trained_like_image``): 100 queries, one per
+Predictions are trained-like (``toyworld.predictions.trained_like_image``): 100 queries, one per
 ground-truth segment with a confident class (10 % wrong, 8 % unsure), weak duplicates, the rest
 no-object with near-empty masks; mask logits at 1/4 of the padded 800 x 1067 input, stored with
 the store's int16 code (as the cached path reads them); 133 classes (80 things), COCO's geometry.
@@ -24,10 +24,14 @@ the store's int16 code (as the cached path reads them); 133 classes (80 things),
 from __future__ import annotations
 
 import argparse
+import sys
+from pathlib import Path
 import time
 
 import numpy as np
 import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))  # the test worlds: toyworld
 
 
 def parse_args(argv=None):
@@ -91,7 +95,7 @@ def headline(metrics: dict) -> dict:
 
 def main(argv=None) -> None:
     from zs.evaluate.evaluation.streaming import ImageMasks, InferenceConfig, StreamingEvaluation
-    from zs.evaluate.testing import trained_like_image
+    from toyworld.predictions import trained_like_image
     from zs.store.masks import decode_logits, encode_logits
 
     args = parse_args(argv)

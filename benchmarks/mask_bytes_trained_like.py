@@ -1,7 +1,7 @@
 """Stored bytes per image of trained-like mask logits, through the store's own codec chain.
 
 ``benchmarks/bench_store.py --masks-only`` measures synthetic blobs and fixture A's random-weight
-logits; this measures ``zs.evaluate.testing.trained_like_image``'s logits (one smooth mask per
+logits; this measures ``toyworld.predictions.trained_like_image``'s logits (one smooth mask per
 segment with noisy borders, weak duplicates, no-object queries with near-empty masks or
 unconstrained smooth blobs) at 1/4 of an 800 x 1333 input (images 480 x 800 -> masks 200 x 336),
 written as the store writes them (int16 asinh code, Delta + Zstd, one chunk per image).
@@ -12,16 +12,19 @@ written as the store writes them (int16 asinh code, Delta + Zstd, one chunk per 
 from __future__ import annotations
 
 import argparse
+import sys
 import tempfile
 from pathlib import Path
 
 import numpy as np
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))  # the test worlds: toyworld
+
 
 def main(argv=None) -> None:
     import zarr
 
-    from zs.evaluate.testing import trained_like_image
+    from toyworld.predictions import trained_like_image
     from zs.store.masks import MASK_DTYPE, encode_logits, mask_codecs
 
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])

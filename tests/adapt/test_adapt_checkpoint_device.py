@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from adapt_fakes import make_fake_store
+from toyworld.adapt import make_adapt_store
 from zs.adapt import AdaptConfig, adapt
 from zs.errors import ConfigError
 
@@ -11,7 +11,7 @@ torch.set_num_threads(1)
 
 
 def test_cpu_checkpoint_rng_and_cross_device_resume(tmp_path):
-    store, gen = make_fake_store(tmp_path / "store", n_train=8, n_val=2)
+    store, gen = make_adapt_store(tmp_path / "store", n_train=8, n_val=2)
     kw = dict(store=store, method="classifier", generator=gen, steps=6, images_per_batch=4, device="cpu",
               out=tmp_path / "h")
     adapt(AdaptConfig(stop_after=2, **kw))
@@ -30,7 +30,7 @@ def test_cpu_checkpoint_rng_and_cross_device_resume(tmp_path):
 def test_head_manifest_records_compute(tmp_path):
     import json
 
-    store, gen = make_fake_store(tmp_path / "store", n_train=4, n_val=2)
+    store, gen = make_adapt_store(tmp_path / "store", n_train=4, n_val=2)
     out = adapt(AdaptConfig(store=store, method="classifier", generator=gen, steps=2, images_per_batch=4,
                             device="cpu", out=tmp_path / "h"))
     compute = json.loads((out / "manifest.json").read_text())["compute"]

@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from adapt_fakes import make_fake_store, toy_vocab
+from toyworld.adapt import make_adapt_store, other_vocab
 from zs.adapt import AdaptConfig, adapt
 from zs.errors import ConfigError, ProvenanceError, ZsError
 from zs.heads import load_head
@@ -14,7 +14,7 @@ torch.set_num_threads(1)
 @pytest.fixture(scope="module")
 def world(tmp_path_factory):
     root = tmp_path_factory.mktemp("adapt_resume")
-    store, gen = make_fake_store(root / "store", n_train=30, n_val=10)
+    store, gen = make_adapt_store(root / "store", n_train=30, n_val=10)
     return root, store, gen
 
 
@@ -46,7 +46,7 @@ def test_resume_refuses_other_settings(world):
 
 def test_head_for_another_vocabulary_is_refused(world, tmp_path):
     root, store, gen = world
-    other, _ = make_fake_store(tmp_path / "other", vocab=toy_vocab(name="other", unseen=(3, 5)), n_train=4, n_val=2)
+    other, _ = make_adapt_store(tmp_path / "other", vocab=other_vocab(), n_train=4, n_val=2)
     with pytest.raises(ProvenanceError) as e:
         adapt(AdaptConfig(store=store, method="classifier", generator=gen, init_head=other.seen_head_path,
                           out=tmp_path / "h", steps=2, device="cpu"))
@@ -56,7 +56,7 @@ def test_head_for_another_vocabulary_is_refused(world, tmp_path):
 
 
 def test_v2t_without_clip_tokens_is_refused(tmp_path):
-    store, _ = make_fake_store(tmp_path / "noclip", clip=False, n_train=6, n_val=2)
+    store, _ = make_adapt_store(tmp_path / "noclip", clip=False, n_train=6, n_val=2)
     with pytest.raises(ZsError, match="needs CLIP tokens.*noclip"):
         adapt(AdaptConfig(store=store, method="v2c", out=tmp_path / "h", steps=2, device="cpu"))
     from zs.adapt import ProjectorParams
@@ -66,7 +66,7 @@ def test_v2t_without_clip_tokens_is_refused(tmp_path):
 
 
 def test_v2t_with_clip_in_another_space_is_refused(tmp_path):
-    store, _ = make_fake_store(tmp_path / "dims", n_train=6, n_val=2)
+    store, _ = make_adapt_store(tmp_path / "dims", n_train=6, n_val=2)
     store.manifest["clip"]["dim"] = 512
     with pytest.raises(ZsError, match="dim 512.*dim 16"):
         adapt(AdaptConfig(store=store, method="v2c", out=tmp_path / "h", steps=2, device="cpu"))

@@ -19,7 +19,7 @@ def _tiny_generator(store, out, kind="gmmn"):
 
 @pytest.fixture(scope="module")
 def toy(tmp_path_factory):
-    from zs.store.toy import write_toy_store
+    from toyworld.store import write_toy_store
 
     root = tmp_path_factory.mktemp("adapt_toy")
     store = write_toy_store(root / "store", n_train=24, n_val=8, num_queries=8, dim=32, text_dim=16, seed=0,
@@ -60,7 +60,7 @@ def test_every_method_writes_a_head_evaluate_accepts(toy, method):
 
 
 def test_generator_from_another_store_is_refused(toy, tmp_path):
-    from zs.store.toy import write_toy_store
+    from toyworld.store import write_toy_store
 
     root, store, _ = toy
     other = write_toy_store(tmp_path / "other", n_train=8, n_val=0, num_queries=8, dim=32, text_dim=16, seed=5,

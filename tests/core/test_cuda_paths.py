@@ -38,7 +38,7 @@ def test_sampling_is_the_same_on_cpu_and_cuda():
 def test_fit_generator_checkpoint_on_cuda(tmp_path):
     from tests.generate.conftest import TOY, small_cfg
     from zs.generate.train import CHECKPOINT, fit_generator
-    from zs.store.toy import write_toy_store
+    from toyworld.store import write_toy_store
 
     store = str(tmp_path / "store")
     write_toy_store(store, **TOY)

@@ -40,7 +40,7 @@ def test_unknown_identity_fields_are_not_compared(tmp_path):
 
 
 def test_store_identity_is_a_head_target(tmp_path):
-    from zs.store.toy import write_toy_store
+    from toyworld.store import write_toy_store
 
     store = write_toy_store(tmp_path / "s", n_train=4, n_val=0, num_queries=4, dim=8, text_dim=16, masks=False,
                             clip=False)

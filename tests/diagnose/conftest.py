@@ -11,7 +11,7 @@ TOY = dict(n_train=16, n_val=160, num_queries=12, dim=32, text_dim=16, masks=Fal
 
 @pytest.fixture(scope="session")
 def toy_store(tmp_path_factory):
-    from zs.store.toy import write_toy_store
+    from toyworld.store import write_toy_store
 
     return write_toy_store(tmp_path_factory.mktemp("diag") / "store", **TOY)
 

@@ -100,7 +100,7 @@ def test_generator_of_another_vocabulary_is_refused(toy_store, tmp_path, capsys)
 
 
 def test_store_without_val_split_is_refused(tmp_path, capsys):
-    from zs.store.toy import write_toy_store
+    from toyworld.store import write_toy_store
 
     store = write_toy_store(tmp_path / "s", n_train=4, n_val=0, num_queries=4, dim=8, text_dim=4,
                             masks=False, clip=False)
@@ -124,7 +124,7 @@ def _save_generator_for_train_only(store, out):
 
 def test_store_without_matched_unseen_queries_is_refused(tmp_path):
     from zs.evaluate.diagnose.data import load_real_features
-    from zs.store.toy import write_toy_store
+    from toyworld.store import write_toy_store
 
     for seed in range(20):  # a 1-image val split without an unseen class (deterministic per seed)
         store = write_toy_store(tmp_path / f"s{seed}", n_train=0, n_val=1, num_queries=6, dim=8, text_dim=4,

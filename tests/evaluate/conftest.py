@@ -14,7 +14,7 @@ N_IMAGES = 6
 def eval_world(tmp_path_factory):
     from zs.extract.datasets import CocoPanoptic
     from zs.extract.segmenter import load_segmenter
-    from zs.extract.testing import tiny_segmenter_dir, write_tiny_coco_panoptic
+    from toyworld.extract_inputs import tiny_segmenter_dir, write_tiny_coco_panoptic
 
     torch.set_num_threads(1)
     root = tmp_path_factory.mktemp("eval_world")

@@ -12,7 +12,7 @@ import torch
 
 from zs.evaluate.evaluation.inference import masks_to_image, masks_to_image_fast, semantic_labels, semantic_support
 from zs.evaluate.evaluation.streaming import ImageMasks, InferenceConfig, StreamingEvaluation
-from zs.evaluate.testing import coco_test_geometry, trained_like_image
+from toyworld.predictions import coco_test_geometry, trained_like_image
 from zs.vocab import Vocabulary
 
 TOL = 0.01

@@ -8,7 +8,7 @@ torch.set_num_threads(1)
 
 @pytest.fixture(scope="session")
 def tiny_seg_dir(tmp_path_factory):
-    from zs.extract.testing import TINY_CATEGORIES, tiny_segmenter_dir
+    from toyworld.extract_inputs import TINY_CATEGORIES, tiny_segmenter_dir
 
     return tiny_segmenter_dir(tmp_path_factory.mktemp("seg") / "seg", len(TINY_CATEGORIES), seed=0, image_size=64)
 
@@ -22,13 +22,13 @@ def tiny_segmenter(tiny_seg_dir):
 
 @pytest.fixture(scope="session")
 def tiny_clip_paths(tmp_path_factory):
-    from zs.extract.testing import tiny_clip
+    from toyworld.extract_inputs import tiny_clip
 
     return tiny_clip(tmp_path_factory.mktemp("clip"), seed=0)
 
 
 @pytest.fixture(scope="session")
 def tiny_coco(tmp_path_factory):
-    from zs.extract.testing import write_tiny_coco_panoptic
+    from toyworld.extract_inputs import write_tiny_coco_panoptic
 
     return write_tiny_coco_panoptic(tmp_path_factory.mktemp("coco"), 6, seed=1)

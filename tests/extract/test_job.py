@@ -139,7 +139,7 @@ def test_corrupt_image_recorded_exit_nonzero_and_retried(tiny_coco, tiny_seg_dir
 
 def test_bad_inputs_fail_before_work(tiny_coco, tiny_seg_dir, tiny_clip_paths, tmp_path):
     from zs.errors import ProvenanceError, ZsError
-    from zs.extract.testing import tiny_segmenter_dir
+    from toyworld.extract_inputs import tiny_segmenter_dir
 
     vocab = {"name": "v", "categories": [{"id": 1, "name": "disk", "isthing": 1}]}
     (tmp_path / "vocab.json").write_text(json.dumps(vocab))

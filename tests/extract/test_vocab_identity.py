@@ -105,7 +105,7 @@ def test_store_recorded_with_the_older_named_identity_keeps_working(tiny_coco, t
 
 
 def test_segmenter_class_count_differing_from_vocabulary_names_both(tiny_coco, tmp_path, capsys):
-    from zs.extract.testing import tiny_segmenter_dir
+    from toyworld.extract_inputs import tiny_segmenter_dir
 
     paths = _copy_as(tiny_coco, tmp_path / "d", "panoptic")
     seg7 = tiny_segmenter_dir(tmp_path / "seg7", 7, seed=1)

@@ -12,7 +12,7 @@ torch.set_num_threads(1)
 def world(tmp_path_factory):
     """root/store (train 24 + val 8 images with masks), root/gen (two-stage gmmn), store seen head."""
     from zs.generate import FitConfig, fit_generator
-    from zs.store.toy import write_toy_store
+    from toyworld.store import write_toy_store
 
     root = tmp_path_factory.mktemp("faults")
     store = write_toy_store(root / "store", n_train=24, n_val=8, num_queries=8, dim=32, text_dim=16, seed=0,
@@ -31,7 +31,7 @@ def store(world, tmp_path):
 @pytest.fixture(scope="session")
 def coco(tmp_path_factory):
     """A tiny COCO panoptic set (6 images) and a tiny segmenter at 128 px, where batch size moves values."""
-    from zs.extract.testing import tiny_segmenter_dir, write_tiny_coco_panoptic
+    from toyworld.extract_inputs import tiny_segmenter_dir, write_tiny_coco_panoptic
 
     root = tmp_path_factory.mktemp("coco")
     images, json_path, png = write_tiny_coco_panoptic(root / "data", 6, seed=1)

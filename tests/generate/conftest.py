@@ -10,7 +10,7 @@ TOY = dict(n_train=48, n_val=0, num_queries=16, dim=32, text_dim=16, masks=False
 
 @pytest.fixture(scope="session")
 def toy_store(tmp_path_factory):
-    from zs.store.toy import write_toy_store
+    from toyworld.store import write_toy_store
 
     path = tmp_path_factory.mktemp("gen") / "store"
     write_toy_store(path, **TOY)

@@ -86,7 +86,7 @@ def test_pading_head_artifact_and_manifest(toy_store, tmp_path):
 
 
 def test_check_generator_fits_refuses_other_store(toy_store, tmp_path):
-    from zs.store.toy import write_toy_store
+    from toyworld.store import write_toy_store
 
     out = fit_generator(small_cfg(toy_store, tmp_path / "g", iterations=1, schedule="two-stage"))
     other = write_toy_store(tmp_path / "other", n_train=8, n_val=0, num_queries=4, dim=8, text_dim=16,
@@ -137,7 +137,7 @@ def test_bad_input_text_and_dims(toy_store, tmp_path):
 
 
 def test_bad_input_no_unseen_classes(tmp_path):
-    from zs.store.toy import TOY_CATEGORIES, write_toy_store
+    from toyworld.store import TOY_CATEGORIES, write_toy_store
     from zs.vocab import Vocabulary
 
     vocab = Vocabulary.from_dict({"name": "all-seen", "categories": [{**c, "seen": True} for c in TOY_CATEGORIES]})

@@ -156,7 +156,7 @@ def test_relation_classes_seen_scores_against_seen_vectors_only():
 @pytest.fixture(scope="module")
 def store_with_unseen(tmp_path_factory):
     """A toy store whose val split holds matched queries of the unseen classes (star, water)."""
-    from zs.store.toy import write_toy_store
+    from toyworld.store import write_toy_store
 
     path = tmp_path_factory.mktemp("unseen") / "store"
     write_toy_store(path, n_train=8, n_val=8, num_queries=16, dim=32, text_dim=16, masks=False, clip=False)

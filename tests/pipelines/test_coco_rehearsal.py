@@ -36,7 +36,7 @@ def _small_checkpoint(ckpt: Path, fixture_a: Path) -> Path:
 
 @pytest.fixture(scope="module")
 def rehearsal(tmp_path_factory, reference_dir):
-    from zs.extract.testing import tiny_clip
+    from toyworld.extract_inputs import tiny_clip
 
     root = tmp_path_factory.mktemp("rehearsal")
     coco = write_coco_layout(root / "coco", reference_dir / "coco-real")

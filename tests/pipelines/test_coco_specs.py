@@ -53,7 +53,7 @@ CASES = {"coco-semantic": ("coco-stuff-pading", _semantic_data, "CKPT_SEM", 171,
 
 def _commands(case: str, tmp_path: Path, with_data: bool = True):
     spec, make_data, ckpt_var, k, task = CASES[case]
-    from zs.extract.testing import tiny_clip
+    from toyworld.extract_inputs import tiny_clip
 
     coco = tmp_path / "coco"
     if with_data:

@@ -79,7 +79,7 @@ def bucket(s3_endpoint, request):
 
 @pytest.fixture(scope="session")
 def tiny_seg_dir(tmp_path_factory):
-    from zs.extract.testing import TINY_CATEGORIES, tiny_segmenter_dir
+    from toyworld.extract_inputs import TINY_CATEGORIES, tiny_segmenter_dir
 
     return tiny_segmenter_dir(tmp_path_factory.mktemp("seg") / "seg", len(TINY_CATEGORIES), seed=0, image_size=64)
 
@@ -87,7 +87,7 @@ def tiny_seg_dir(tmp_path_factory):
 @pytest.fixture(scope="session")
 def tiny_data(tmp_path_factory):
     """DIR with DIR/val/{images,panoptic,panoptic.json} (12 tiny images) and DIR/unseen.txt."""
-    from zs.extract.testing import write_tiny_coco_panoptic
+    from toyworld.extract_inputs import write_tiny_coco_panoptic
 
     root = tmp_path_factory.mktemp("data")
     write_tiny_coco_panoptic(root / "val", 12, seed=1)

@@ -3,7 +3,7 @@
 import json
 
 from zs.extract.d2.coco_categories import COCO_PANOPTIC_CATEGORIES
-from zs.store.toy import write_toy_store
+from toyworld.store import write_toy_store
 from zs.vocab import PADING_UNSEEN_IDS, Vocabulary
 
 

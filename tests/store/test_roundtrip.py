@@ -131,7 +131,7 @@ def test_bad_input_messages(tmp_path):
 
 def test_toy_store(tmp_path):
     from zs.heads import load_head
-    from zs.store.toy import write_toy_store
+    from toyworld.store import write_toy_store
 
     store = write_toy_store(tmp_path / "toy", n_train=16, n_val=16, num_queries=8, dim=16, text_dim=8, seed=3)
     tr, va = store.split("train"), store.split("val")

@@ -50,7 +50,7 @@ def calibrate(head, reader, store, cfg: AdaptConfig, device: torch.device) -> di
     """Projector heads: fit the logit scale (``cfg.fit_scale``); then set ``head.cfg.gamma`` from
     ``cfg.gamma`` (None -> 0, a value, or "auto"). Returns a record (``logit_scale`` included)."""
     record = {}
-    if cfg.fit_scale and getattr(head.cfg, "kind", "") == "projector":
+    if cfg.fit_scale and head.cfg.kind == "projector":
         from zs.adapt.logit_scale import fit_logit_scale
 
         head.eval()

@@ -13,7 +13,6 @@ import torch
 from zs.adapt.config import AdaptConfig
 from zs.errors import ConfigError, ZsError
 from zs.heads import HeadConfig, build_head, check_head_fits, head_manifest, load_head, make_head_manifest, save_head
-from zs.store.identity import identity_of
 
 log = logging.getLogger(__name__)
 
@@ -28,19 +27,19 @@ def open_input_store(store: Any):
 
 
 def store_where(store) -> str:
-    return f"store {getattr(store, 'url', store)}"
+    return f"store {store.url}"
 
 
 def load_fitting_head(path: str | os.PathLike, store, device: torch.device):
     """Load a head and refuse it if it was made for another query size/class count/vocabulary/segmenter."""
     head = load_head(path, map_location=device)
-    check_head_fits(head, identity_of(store), where=store_where(store))
+    check_head_fits(head, store.identity, where=store_where(store))
     return head.to(device)
 
 
 def seen_head_path(store) -> str:
-    path = getattr(store, "seen_head_path", None)
-    if path is None or not (Path(path) / "config.json").is_file():
+    path = store.seen_head_path
+    if not (Path(path) / "config.json").is_file():
         raise ZsError(f"{store_where(store)} has no seen head (expected {path}); re-run `zs extract`")
     return os.fspath(path)
 
@@ -74,10 +73,7 @@ def resolve_generator(generator: Any, store, device: torch.device, method: str):
         gen = load_generator(os.fspath(generator), device=device)
         manifest = _read_manifest(Path(generator) / "manifest.json")
         return gen, manifest
-    gen = generator.to(device) if hasattr(generator, "to") else generator
-    if hasattr(gen, "eval"):
-        gen.eval()
-    return gen, getattr(generator, "manifest", None)
+    return generator.to(device).eval(), None  # an in-memory generator module: no artifact manifest
 
 
 def _read_manifest(path: Path) -> dict | None:
@@ -87,8 +83,7 @@ def _read_manifest(path: Path) -> dict | None:
 
 
 def generator_kind(gen) -> str:
-    cfg = getattr(gen, "cfg", None)
-    return str(getattr(cfg, "kind", "unknown"))
+    return str(gen.cfg.kind)
 
 
 def sample_synthetic(gen, class_ids: torch.Tensor, n: int, rng: torch.Generator) -> torch.Tensor:
@@ -100,7 +95,7 @@ def sample_synthetic(gen, class_ids: torch.Tensor, n: int, rng: torch.Generator)
 def head_config_for(store, cfg: AdaptConfig, *, kind: str, text_dim: int = 0, hidden_dim: int = 0,
                     tau: float = 0.07, query_dim: int | None = None) -> HeadConfig:
     """A HeadConfig whose identity fields come from the store manifest."""
-    ident = identity_of(store)
+    ident = store.identity
     return HeadConfig(
         kind=kind,
         query_dim=int(query_dim or ident.query_dim),
@@ -118,7 +113,7 @@ def head_config_for(store, cfg: AdaptConfig, *, kind: str, text_dim: int = 0, hi
 
 def restamp_head(head, store, cfg: AdaptConfig):
     """A copy of ``head`` carrying this store's identity and this method (gamma reset to 0)."""
-    ident = identity_of(store)
+    ident = store.identity
     new_cfg = dataclasses.replace(head.cfg, vocab_sha256=ident.vocab_sha256, segmenter_sha256=ident.segmenter_sha256,
                                   store_sha256=ident.store_sha256, method=cfg.method, gamma=0.0)
     class_embed = getattr(head, "class_embed", None)
@@ -137,7 +132,7 @@ def write_head(head, store, cfg: AdaptConfig, *, generator_manifest: dict | None
     init = None if init_head is None else {"path": os.fspath(init_head), "manifest": _safe_head_manifest(init_head)}
     manifest = make_head_manifest(
         head.cfg, method=cfg.method, config=cfg.describe(), seed=cfg.seed,
-        store={"path": str(getattr(store, "url", "")), "sha256": store.sha256}, generator=generator, init_head=init,
+        store={"path": str(store.url), "sha256": store.sha256}, generator=generator, init_head=init,
         training=training or {}, calibration=calibration or {},
     )
     head.eval()

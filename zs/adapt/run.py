@@ -46,7 +46,7 @@ def adapt(cfg: AdaptConfig) -> Path:
         from zs.store.unseen import check_no_unseen_matched
 
         check_no_unseen_matched(store, cfg.split, allow=cfg.allow_unseen_in_train)
-    if cfg.split in getattr(store, "splits", (cfg.split,)):  # a missing split is named by the method's check
+    if cfg.split in store.splits:  # a missing split is named by the method's check
         require_finite(store.split(cfg.split), _arrays_read(cfg.method), stage=f"adapt --method {cfg.method}")
     try:
         with no_empty_dirs_on_error(cfg.out):

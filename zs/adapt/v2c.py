@@ -33,13 +33,12 @@ from zs.adapt.projector import (
     seen_focal_term,
 )
 from zs.errors import ConfigError, ZsError
-from zs.store.identity import identity_of
 
 
 def check_clip_tokens(store, reader, text_dim: int) -> None:
     """Refuse V2T when the store has no CLIP tokens or they live in another space than the text."""
-    clip = identity_of(store).clip
-    if not clip or not getattr(reader, "has_clip", False):
+    clip = store.identity.clip
+    if not clip or not reader.has_clip:
         raise ZsError(
             f"V2T (--v2t/--instance) needs CLIP tokens, but {store_where(store)} split '{reader.name}' has none "
             "(extract with CLIP, or pass --no-v2t --no-instance)"

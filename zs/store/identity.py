@@ -40,10 +40,3 @@ class StoreIdentity:
                    num_classes=int(vocab.num_classes), query_dim=int(seg.get("query_dim") or 0),
                    store_sha256=store_sha256)
 
-
-def identity_of(store) -> StoreIdentity:
-    """``store.identity``; a store-like object without one (a test fake) gets one built from its manifest."""
-    ident = getattr(store, "identity", None)
-    if isinstance(ident, StoreIdentity):
-        return ident
-    return StoreIdentity.from_manifest(store.manifest, store.vocab, str(getattr(store, "sha256", "")))

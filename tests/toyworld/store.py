@@ -258,3 +258,16 @@ def _write_seen_head(store, world: ToyWorld) -> None:
         head.fc.bias.copy_(torch.from_numpy(bias))
     manifest = make_manifest("head", config=cfg, inputs={"store": store.sha256}, method="seen-only")
     store.save_seen_head(head, manifest)
+
+
+def class_means(store) -> np.ndarray:
+    """[K, D] float32: the class means a toy store's matched queries were drawn around."""
+    cfg = store.identity.segmenter["config"]
+    return ToyWorld(store.vocab, cfg["dim"], cfg["text_dim"], cfg["seed"], spread=0.0, noise=0.0).means
+
+
+def matched_queries(reader) -> tuple[np.ndarray, np.ndarray]:
+    """Every matched query of a split: (embed [n, D] float32, label [n] int64)."""
+    rows, label, _segment = reader.query_labels()  # label [N, Q], K = no-object
+    r, q = np.nonzero(label < reader.num_classes)
+    return reader.query_embed(rows)[r, q], label[r, q]
