@@ -37,9 +37,9 @@ setting of earlier measurements.
 from __future__ import annotations
 
 import argparse
-import sys
 import functools
 import json
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -76,7 +76,7 @@ def build_world(root: Path, args):
     from transformers import Mask2FormerForUniversalSegmentation
 
     from toyworld.extract_inputs import tiny_segmenter_config, write_tiny_coco_panoptic
-    from zs.extract.segmenter import save_segmenter_dir
+    from zs.extract.segmenter import PreprocessConfig, save_segmenter_dir
     from zs.vocab import Vocabulary
 
     size = args.image_size
@@ -92,8 +92,8 @@ def build_world(root: Path, args):
     with torch.no_grad():  # random masks are ~0.5 everywhere; give them a trained model's contrast
         last.weight.mul_(150.0)
         last.bias.zero_()
-    seg_dir = save_segmenter_dir(model, root / "segmenter", shortest_edge=args.input_size,
-                                 longest_edge=args.input_size * 5 // 3)
+    seg_dir = save_segmenter_dir(root / "segmenter", model, PreprocessConfig(shortest_edge=args.input_size,
+                                                                         longest_edge=args.input_size * 5 // 3))
     return images, json_path, png, vocab, seg_dir
 
 

@@ -20,8 +20,8 @@ The bare loop gets the images already decoded and preprocessed; e2e does everyth
 from __future__ import annotations
 
 import argparse
-import sys
 import shutil
+import sys
 import tempfile
 import time
 from pathlib import Path

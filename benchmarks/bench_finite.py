@@ -14,8 +14,8 @@ ratio is the figure to quote.
 from __future__ import annotations
 
 import argparse
-import sys
 import statistics
+import sys
 import tempfile
 import time
 from pathlib import Path

@@ -31,10 +31,10 @@ On ``--device cuda`` every timing synchronises the device first; the precision p
 from __future__ import annotations
 
 import argparse
-import sys
 import os
 import shutil
 import statistics
+import sys
 import tempfile
 import time
 from pathlib import Path

@@ -10,9 +10,16 @@ import numpy as np
 import pytest
 import torch
 
-from zs.evaluate.evaluation.inference import masks_to_image, masks_to_image_fast, semantic_labels, semantic_support
-from zs.evaluate.evaluation.streaming import ImageMasks, InferenceConfig, StreamingEvaluation
 from toyworld.predictions import coco_test_geometry, trained_like_image
+from zs.evaluate.evaluation import image_masks
+from zs.evaluate.evaluation.inference import (
+    instance_mask_scores,
+    masks_to_image,
+    masks_to_image_fast,
+    semantic_labels,
+    semantic_support,
+)
+from zs.evaluate.evaluation.streaming import ImageMasks, InferenceConfig, StreamingEvaluation
 from zs.vocab import Vocabulary
 
 TOL = 0.01
@@ -148,3 +155,21 @@ def test_cli_exact_flag_is_recorded(eval_world, tmp_path):
     for task, key in (("panoptic", "pq"), ("semantic", "miou"), ("instance", "ap")):
         e, f = metrics["exact"][task]["all"][key], metrics["fast"][task]["all"][key]
         assert (e is None and f is None) or abs(e - f) <= TOL
+
+
+@pytest.mark.parametrize("flip", [False, True])
+def test_held_queries_in_cache_sized_groups_equal_whole_tensor_operations(monkeypatch, flip):
+    """hold(..., instance=True) works a few queries at a time; its probabilities, instance masks and scores
+    are bit-identical to resizing every held query at once and scoring the whole tensor."""
+    gen = torch.Generator().manual_seed(0)
+    logits = 6 * torch.randn(7, 9, 12, generator=gen)  # [Q, h, w]
+    geo = {**coco_test_geometry(30, 40, short=32, long=48), "flip": flip}
+    index = torch.tensor([0, 2, 3, 5, 6])
+    monkeypatch.setattr(image_masks, "HOLD_CHUNK_BYTES", 2 * 4 * 30 * 40)  # groups of two queries
+    masks = ImageMasks(logits, geo, (30, 40), is_prob=False, fast=True)
+    masks.hold(index, instance=True)
+    probs = masks_to_image_fast(logits[index], geo, (30, 40)).sigmoid()  # [5, H, W] in one resize
+    binary, scores = instance_mask_scores(probs)
+    assert torch.equal(masks.held()[1], probs)
+    got_binary, got_scores = masks.held_instance_masks(index[[1, 3]])
+    assert torch.equal(got_binary, binary[[1, 3]].transpose(1, 2)) and torch.equal(got_scores, scores[[1, 3]])

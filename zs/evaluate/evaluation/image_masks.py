@@ -7,6 +7,8 @@ import torch
 from zs.errors import ZsError
 from zs.evaluate.evaluation import inference
 
+HOLD_CHUNK_BYTES = 4 << 20  # fast path: queries brought to the image size together (a few MB: stays in cache)
+
 
 class ImageMasks:
     """One image's decoder-resolution masks, brought to the image size on demand.
@@ -29,10 +31,34 @@ class ImageMasks:
         self._instance: tuple[torch.Tensor, torch.Tensor] | None = None  # fast path: instance masks of the held
         self._peak: torch.Tensor | None = None  # [Q] largest value of each query's mask
 
-    def hold(self, index: torch.Tensor) -> None:
-        """Bring the queries ``index`` (sorted, distinct) to the image size now, for later selections."""
-        held = self._compute(index) if index.numel() else torch.zeros((0, *self.out_hw), device=self.masks.device)
-        self._held_index, self._held, self._instance = index.cpu(), held, None
+    def hold(self, index: torch.Tensor, *, instance: bool = False) -> None:
+        """Bring the queries ``index`` (sorted, distinct) to the image size now, for later selections.
+
+        Fast path: one resize of every query's logits, then a few queries at a time the sigmoid and,
+        with ``instance``, the instance masks and scores of :meth:`held_instance_masks`, each group
+        while it is in the CPU cache (one more pass over the image-size tensor instead of one per
+        operation). The values are those of the whole-tensor operations (each query on its own).
+        """
+        self._held_index, self._instance = index.cpu(), None
+        if not self.fast or index.numel() == 0:
+            self._held = self._compute(index) if index.numel() else torch.zeros((0, *self.out_hw),
+                                                                               device=self.masks.device)
+            return
+        self._held = self._compute(index, sigmoid=False)  # [n, H, W] logits (probabilities when upsample="probs")
+        as_logits = not (self.is_prob and self.upsample == "probs")
+        n, (h, w) = index.numel(), self.out_hw
+        if instance:
+            self._instance = (torch.empty((n, w, h), dtype=torch.bool, device=self._held.device),
+                              torch.empty(n, device=self._held.device))
+        step = max(1, HOLD_CHUNK_BYTES // (4 * h * w))
+        for s in range(0, n, step):
+            part = self._held[s:s + step]  # [c, H, W] (a contiguous view)
+            if as_logits:
+                part.sigmoid_()
+            if instance:
+                binary, scores = inference.instance_mask_scores(part)  # [c, H, W] bool, [c]
+                self._instance[0][s:s + step] = binary.transpose(1, 2)  # [c, W, H]: the RLE encoder's layout
+                self._instance[1][s:s + step] = scores
 
     def select(self, index: torch.Tensor | None = None) -> torch.Tensor:
         """Probabilities [n, H, W] of the queries ``index`` (all when None); read-only (may be shared)."""
@@ -86,7 +112,9 @@ class ImageMasks:
         pos = self.held_positions(index).to(self._instance[1].device)
         return self._instance[0].index_select(0, pos), self._instance[1][pos]
 
-    def _compute(self, index: torch.Tensor | None) -> torch.Tensor:
+    def _compute(self, index: torch.Tensor | None, *, sigmoid: bool = True) -> torch.Tensor:
+        """Probabilities [n, H, W] of the queries ``index`` (all when None); fast path without ``sigmoid``:
+        the resized logits (the probabilities themselves when ``upsample="probs"``)."""
         masks = self.masks if index is None else self.masks[index.to(self.masks.device)]  # [n, h, w]
         if not self.fast:
             return inference.masks_to_image(masks, self.geometry, self.out_hw, is_prob=self.is_prob,
@@ -95,8 +123,7 @@ class ImageMasks:
         if self.is_prob and not as_prob:
             masks = torch.logit(masks.float().clamp(inference.PROB_EPS, 1 - inference.PROB_EPS))
         out = inference.masks_to_image_fast(masks, self.geometry, self.out_hw)  # [n, H, W]
-        return out if as_prob else out.sigmoid_()
-
+        return out if as_prob or not sigmoid else out.sigmoid_()
 
 def _is_every_query(index: torch.Tensor, num_queries: int) -> bool:
     """``index`` is 0..Q-1 in order (the callers pass sorted, distinct indices)."""

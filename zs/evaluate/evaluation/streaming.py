@@ -198,7 +198,7 @@ class StreamingEvaluation:
         if self.infer.exact and "semantic" in self.tasks:
             masks.select()  # every query is needed: upsample once, the other tasks index into it
         elif not self.infer.exact:
-            masks.hold(self._fast_queries(class_probs, masks))  # each needed query brought once
+            masks.hold(self._fast_queries(class_probs, masks), instance="instance" in self.tasks)  # each once
         if "panoptic" in self.tasks:
             self._process_panoptic(gt, class_probs, masks)
         if "semantic" in self.tasks:
