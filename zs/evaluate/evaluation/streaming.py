@@ -295,11 +295,15 @@ class StreamingEvaluation:
         else:  # queries with an empty mask (score 0) were not brought to the image size
             uq = top[uniq.to(top.device)]  # [u] query indices
             full = masks.nonempty(uq)  # [u]
-            binary_t = torch.zeros((len(uq), *masks.out_hw[::-1]), dtype=torch.bool)  # [u, W, H]
-            mask_scores = torch.zeros(len(uq), device=class_probs.device)
-            if bool(full.any()):
-                b, sc = masks.held_instance_masks(uq[full.to(uq.device)])
-                binary_t[full], mask_scores[full.to(mask_scores.device)] = b.cpu(), sc.to(mask_scores.device)
+            if bool(full.all()):
+                binary_t, mask_scores = masks.held_instance_masks(uq)  # [u, W, H], [u]
+                mask_scores = mask_scores.to(class_probs.device)
+            else:
+                binary_t = torch.zeros((len(uq), *masks.out_hw[::-1]), dtype=torch.bool)  # [u, W, H]
+                mask_scores = torch.zeros(len(uq), device=class_probs.device)
+                if bool(full.any()):
+                    b, sc = masks.held_instance_masks(uq[full.to(uq.device)])
+                    binary_t[full], mask_scores[full.to(mask_scores.device)] = b.cpu(), sc.to(mask_scores.device)
         final = scores * mask_scores[inverse]  # [n]
         order = final.argsort(descending=True, stable=True)
         binary_t = binary_t.cpu().numpy()  # [u, W, H]
