@@ -125,6 +125,7 @@ class ImageMasks:
         out = inference.masks_to_image_fast(masks, self.geometry, self.out_hw)  # [n, H, W]
         return out if as_prob or not sigmoid else out.sigmoid_()
 
+
 def _is_every_query(index: torch.Tensor, num_queries: int) -> bool:
     """``index`` is 0..Q-1 in order (the callers pass sorted, distinct indices)."""
     return index.numel() == num_queries and bool((index.cpu() == torch.arange(num_queries)).all())
