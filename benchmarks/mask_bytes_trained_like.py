@@ -6,7 +6,14 @@ segment with noisy borders, weak duplicates, no-object queries with near-empty m
 unconstrained smooth blobs) at 1/4 of an 800 x 1333 input (images 480 x 800 -> masks 200 x 336),
 written as the store writes them (int16 asinh code, Delta + Zstd, one chunk per image).
 
+``--codecs`` adds, on the same images, what other choices would give (bytes and encode time per
+image): higher Zstd levels of the same chain, Blosc's byte shuffle, and a coarser asinh code
+with the same step at logit 0 (``A = 0.25, B = 32``: half the far-field precision); and the
+order-0 entropy of a 2-D predictor's residuals (row delta, then column delta), a bound for a
+custom codec that zarr does not have built in.
+
     .venv/bin/python benchmarks/mask_bytes_trained_like.py --images 4
+    .venv/bin/python benchmarks/mask_bytes_trained_like.py --images 4 --codecs
 """
 
 from __future__ import annotations
@@ -14,6 +21,7 @@ from __future__ import annotations
 import argparse
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 import numpy as np
@@ -21,31 +29,75 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))  # the test worlds: toyworld
 
 
-def main(argv=None) -> None:
+def stored_bytes(codes: np.ndarray, directory: Path) -> int:
+    """Bytes on disk of one image's codes written as the store writes them."""
     import zarr
 
+    from zs.store.masks import MASK_DTYPE, mask_codecs
+
+    arr = zarr.create_array(str(directory), shape=(1, *codes.shape), chunks=(1, *codes.shape),
+                            dtype=MASK_DTYPE, **mask_codecs())
+    arr[0] = codes
+    return sum(p.stat().st_size for p in (directory / "c").rglob("*") if p.is_file())
+
+
+def alternatives(images: list[np.ndarray]) -> None:
+    """Bytes and encode time per image of other codec choices on the same logits."""
+    from numcodecs import Blosc, Delta, Zstd
+
+    from zs.store.masks import ZSTD_LEVEL, encode_logits
+
+    codes = [encode_logits(x) for x in images]
+    coarse = [np.rint(32 * np.arcsinh(x / 0.25)).astype(np.int16) for x in images]
+
+    def row(name, chain, data):
+        t0 = time.perf_counter()
+        sizes = []
+        for x in data:
+            b = x
+            for codec in chain:
+                b = codec.encode(b)
+            sizes.append(len(b))
+        ms = 1000 * (time.perf_counter() - t0) / len(data)
+        print(f"  {name:<44s} {np.mean(sizes) / 1e6:6.3f} MB  {ms:7.0f} ms/image")
+
+    print("alternatives (numcodecs, same bytes as zarr's codecs; encode time on this machine):")
+    row(f"store: Delta + Zstd {ZSTD_LEVEL}", [Delta("int16"), Zstd(ZSTD_LEVEL)], codes)
+    for level in (12, 15, 19):
+        row(f"Delta + Zstd {level}", [Delta("int16"), Zstd(level)], codes)
+    row("Delta + Blosc(zstd 5, byte shuffle)", [Delta("int16"), Blosc("zstd", 5, Blosc.SHUFFLE)], codes)
+    row(f"coarser code A=0.25 B=32, Delta + Zstd {ZSTD_LEVEL}", [Delta("int16"), Zstd(ZSTD_LEVEL)], coarse)
+    bits = []
+    for c in codes:
+        resid = np.diff(np.diff(c.astype(np.int32), axis=2), axis=1)  # [Q, h-1, w-1]
+        _, counts = np.unique(resid, return_counts=True)
+        p = counts / counts.sum()
+        bits.append(float(-(p * np.log2(p)).sum()))
+    print(f"  {'2-D predictor, order-0 entropy (a bound)':<44s} {np.mean(bits) * codes[0].size / 8e6:6.3f} MB"
+          f"  ({np.mean(bits):.2f} bit/value; not a zarr built-in)")
+
+
+def main(argv=None) -> None:
     from toyworld.predictions import trained_like_image
-    from zs.store.masks import MASK_DTYPE, encode_logits, mask_codecs
+    from zs.store.masks import encode_logits
 
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--images", type=int, default=4)
     ap.add_argument("--queries", type=int, default=100)
+    ap.add_argument("--codecs", action="store_true", help="also measure other codec choices")
     args = ap.parse_args(argv)
     rng = np.random.default_rng(0)
     isthing = [True] * 80 + [False] * 53
-    sizes = []
+    images = [trained_like_image(rng, i, 133, isthing, (480, 800), args.queries).mask_logits.numpy()
+              for i in range(args.images)]
     with tempfile.TemporaryDirectory() as tmp:
-        for i in range(args.images):
-            logits = trained_like_image(rng, i, 133, isthing, (480, 800), args.queries).mask_logits.numpy()
-            path = Path(tmp) / f"{i}.zarr"
-            arr = zarr.create_array(str(path), shape=(1, *logits.shape), chunks=(1, *logits.shape),
-                                    dtype=MASK_DTYPE, **mask_codecs())
-            arr[0] = encode_logits(logits)
-            sizes.append(sum(p.stat().st_size for p in (path / "c").rglob("*") if p.is_file()))
-    q, h, w = logits.shape
+        sizes = [stored_bytes(encode_logits(x), Path(tmp) / f"{i}.zarr") for i, x in enumerate(images)]
+    q, h, w = images[0].shape
     print(f"trained-like mask logits, {q} x {h} x {w} per image, {args.images} images: "
-          f"{np.mean(sizes) / 1e6:.3f} MB per image ({8 * np.mean(sizes) / logits.size:.2f} bit/value; "
-          f"raw float16 {2 * logits.size / 1e6:.2f} MB)")
+          f"{np.mean(sizes) / 1e6:.3f} MB per image ({8 * np.mean(sizes) / images[0].size:.2f} bit/value; "
+          f"raw float16 {2 * images[0].size / 1e6:.2f} MB)")
+    if args.codecs:
+        alternatives(images)
 
 
 if __name__ == "__main__":
