@@ -51,6 +51,8 @@ def load_torch_file(path: str | os.PathLike, *, what: str = "file", weights_only
 
     try:
         return torch.load(path, map_location=map_location, weights_only=weights_only)
+    except torch.OutOfMemoryError:  # a RuntimeError, but the device's fault, not the file's
+        raise
     except (RuntimeError, EOFError, pickle.UnpicklingError, zipfile.BadZipFile, ValueError) as e:
         first = (str(e).splitlines() or [type(e).__name__])[0].split(". ")[0]
         tail = f"; {hint}" if hint else ""

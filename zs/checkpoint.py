@@ -86,6 +86,8 @@ class Checkpoint:
         self.path, self.stage, self.hint, self.resume_hint = Path(path), stage, hint, resume_hint
         self.resume_keys = to_jsonable(dict(resume_keys))
         self.device = torch.device(device)
+        if self.device.type == "cuda" and self.device.index is None:  # "cuda" -> "cuda:N", as messages say
+            self.device = torch.device("cuda", torch.cuda.current_device())
         self.generators = generators or {}
         self.watch = FiniteWatch(stage, self.path)
 

@@ -145,8 +145,9 @@ def save_head(head: _CalibratedHead, out_dir: str | os.PathLike, manifest: dict)
     return save_module(head, head.cfg, HEAD_FORMAT, out_dir, manifest)
 
 
-def load_head(path: str | os.PathLike, map_location: str | torch.device = "cpu") -> _CalibratedHead:
-    """Load a head artifact directory; a clear ZsError if it is not one or holds NaN/Inf weights."""
+def load_head(path: str | os.PathLike) -> _CalibratedHead:
+    """Load a head artifact directory on the CPU (callers move it: ``.to(device)``); a clear ZsError
+    if it is not one or holds NaN/Inf weights."""
     p = Path(path)
     if not (p / "config.json").is_file() or not (p / "weights.pt").is_file():
         raise ZsError(f"{p}: not a zs head (expected config.json and weights.pt)")
@@ -154,7 +155,7 @@ def load_head(path: str | os.PathLike, map_location: str | torch.device = "cpu")
 
     cfg = read_config(p, HeadConfig, HEAD_FORMAT)
     head = build_head(cfg)
-    state = load_torch_file(p / "weights.pt", what="head weights", map_location=map_location)
+    state = load_torch_file(p / "weights.pt", what="head weights")
     try:
         head.load_state_dict(state)
     except RuntimeError as e:

@@ -50,6 +50,11 @@ def resolve_device(name=None):
     return dev
 
 
+def forget_device() -> None:
+    """Forget the device this process last resolved (a pipeline stage records only its own)."""
+    _state["device"] = None
+
+
 def deterministic_requested() -> bool:
     return os.environ.get(DETERMINISTIC_ENV, "") not in ("", "0")
 
@@ -95,19 +100,18 @@ def compute_entry(device=None) -> dict:
 def worker_device(device, worker_name) -> str:
     """The device of one dask worker: ``cuda``/``auto`` on a GPU host -> ``cuda:(i mod n)``.
 
-    ``worker_name`` is the worker's dask name (``LocalCluster`` names them 0..n-1);
-    a name that is not an integer keeps ``cuda:0`` of what the worker sees (dask-cuda
-    gives each worker one GPU through CUDA_VISIBLE_DEVICES). An explicit ``cuda:N``
-    or ``cpu`` is kept as given.
+    ``worker_name`` is the worker's dask name: ``LocalCluster`` names them 0..n-1, and
+    ``dask worker --name H --nworkers n`` names a host's workers H-0..H-(n-1), whose last
+    number is the index on that host. A name without such a number keeps ``cuda:0`` of what
+    the worker sees (dask-cuda gives each worker one GPU through CUDA_VISIBLE_DEVICES). An
+    explicit ``cuda:N`` or ``cpu`` is kept as given.
     """
     import torch
 
     if device not in (None, "", "auto", "cuda") or not torch.cuda.is_available():
         return device
-    try:
-        index = int(str(worker_name))
-    except ValueError:
-        index = 0
+    m = re.search(r"(?:^|-)(\d+)$", str(worker_name))
+    index = int(m.group(1)) if m else 0
     return f"cuda:{index % torch.cuda.device_count()}"
 
 

@@ -69,3 +69,26 @@ def test_stop_rule():
     assert [d for d in range(1, 11) if checkpoint_due(d, 4, 10, 10)] == [4, 8]
     assert [d for d in range(1, 7) if checkpoint_due(d, 4, 6, 10)] == [4, 6]
     assert not checkpoint_due(3, 0, 6, 10) and checkpoint_due(6, None, 6, 10)
+
+
+def test_a_cuda_checkpoint_names_its_gpu(tmp_path, monkeypatch):
+    """``--device cuda`` resolves to the current GPU, so a refusal says "written on cuda:1" (docs/gpu.md)."""
+    monkeypatch.setattr(torch.cuda, "current_device", lambda: 1)
+    ck = Checkpoint(tmp_path / "checkpoint.pt", stage="test", resume_keys={}, device="cuda", hint="h")
+    assert ck.device == torch.device("cuda", 1)
+    assert Checkpoint(tmp_path / "c.pt", stage="t", resume_keys={}, device="cuda:0", hint="h").device.index == 0
+
+
+def test_out_of_gpu_memory_while_loading_is_not_a_corrupt_file(tmp_path, monkeypatch):
+    """torch.OutOfMemoryError is a RuntimeError; load_torch_file must not call the file corrupt."""
+    from zs.artifact import load_torch_file
+
+    path = tmp_path / "w.pt"
+    torch.save({"x": torch.zeros(1)}, path)
+
+    def oom(*a, **k):
+        raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+
+    monkeypatch.setattr(torch, "load", oom)
+    with pytest.raises(torch.OutOfMemoryError):
+        load_torch_file(path, what="head weights")

@@ -79,3 +79,10 @@ def test_dask_stage_workers_take_one_gpu_each(tmp_path):
     n = torch.cuda.device_count()
     assert devices <= {f"cuda:{i}" for i in range(n)}, devices
     assert len(devices) == min(2, n), devices
+    # a stage's own device setting maps the same way
+    spec.write_text("grid:\n  seed: [0, 1, 2, 3]\nvariant_stages:\n"
+                    "  d: {type: device, params: {seed: \"${seed}\", device: cuda}}\n")
+    res = run(RunConfig(str(spec), str(tmp_path / "out2"), types_ref="zs.pipelines.testing:TYPES", progress=False,
+                        device="cpu", dask_workers=2))
+    devices = {r.result["device"] for r in res.reports.values()}
+    assert devices <= {f"cuda:{i}" for i in range(n)} and len(devices) == min(2, n), devices

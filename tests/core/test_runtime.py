@@ -78,6 +78,8 @@ def test_one_gpu_per_dask_worker(monkeypatch):
     assert [runtime.worker_device("cuda", i) for i in range(4)] == ["cuda:0", "cuda:1", "cuda:0", "cuda:1"]
     assert runtime.worker_device("auto", "5") == "cuda:1"
     assert runtime.worker_device("cuda", "tcp-worker-a") == "cuda:0"  # dask-cuda: one visible GPU
+    # `dask worker --name 7 --nworkers 2`: workers 7-0 and 7-1 take the host's two GPUs
+    assert [runtime.worker_device("cuda", n) for n in ("7-0", "7-1")] == ["cuda:0", "cuda:1"]
     assert runtime.worker_device("cuda:1", 0) == "cuda:1" and runtime.worker_device("cpu", 1) == "cpu"
     assert runtime.current_worker_name() is None
 

@@ -54,6 +54,26 @@ def test_cuda_request_without_faiss_gpu_falls_back_to_cpu():
     np.testing.assert_array_equal(index.search(queries, 5)[1], KnnIndex(base).search(queries, 5)[1])
 
 
+def test_k_over_the_gpu_limit_searches_the_cpu_index():
+    """faiss-gpu's flat search takes k <= 2048; a larger k must use the CPU copy (same results)."""
+    from zs.evaluate.diagnose.knn import GPU_MAX_K
+
+    class GpuStandIn:  # what index_cpu_to_gpu returns, as far as search goes
+        def __init__(self, cpu):
+            self.cpu = cpu
+
+        def search(self, x, k):
+            assert k <= GPU_MAX_K, f"GPU index only supports min/max-K selection up to {GPU_MAX_K} (requested {k})"
+            return self.cpu.search(x, k)
+
+    base, queries = _data(n=GPU_MAX_K + 100, m=4, d=8)
+    index = KnnIndex(base)
+    index.index = GpuStandIn(index.cpu_index)
+    want = KnnIndex(base).search(queries, GPU_MAX_K + 50)[1]
+    np.testing.assert_array_equal(index.search(queries, GPU_MAX_K + 50)[1], want)
+    np.testing.assert_array_equal(index.search(queries, 10)[1], want[:, :10])
+
+
 @pytest.mark.gpu
 def test_gpu_index_matches_cpu():
     if not faiss_gpu_available():

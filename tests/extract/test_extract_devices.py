@@ -44,3 +44,15 @@ def test_extract_writes_the_compute_entry_into_the_store_manifest(tiny_coco, tin
     run(cfg)  # a re-run on the same device adds no second entry
     (entry,) = open_store(cfg.store).manifest["dataset"]["val"]["compute"]
     assert entry["device"] == "cpu" and entry["tf32"] is False and entry["float32_matmul_precision"] == "highest"
+
+
+def test_a_finished_extraction_gives_its_gpu_models_back(monkeypatch):
+    """The per-process model cache keeps CPU models for the next extraction but drops GPU ones, so the
+    stages after an extraction (same pipeline process or dask worker) get that memory back."""
+    import zs.extract.run as er
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(er, "_CACHE", {("ds", "i", "j", "p"): 1, ("seg", "m", "cpu"): 2, ("seg", "m", "cuda:1"): 3,
+                                       ("clip", "b16", "w", "auto"): 4, ("clip", "b16", "w", "cpu"): 5})
+    er.release_device_models()
+    assert sorted(er._CACHE.values()) == [1, 2, 5]

@@ -189,3 +189,36 @@ def test_report_labels_pool_seeds_only():
     assert _variant_label("eval@lr=0.1,seed=2", ["method"]) == "lr=0.1"
     assert _variant_label("eval@seed=2", ["method"]) == "seed=2"
     assert _variant_label("full", ["method"]) == "full"
+
+
+def test_stage_device_setting_stays_out_of_the_key_and_maps_to_the_workers_gpu(tmp_path, monkeypatch):
+    """A stage's own ``device`` does not change its cache key (as ``--device`` does not), and on a dask
+    worker it maps to that worker's GPU like ``--device`` (worker 1 of 2 GPUs -> cuda:1)."""
+    import torch
+
+    from zs import runtime
+    from zs.pipelines.runner import RunContext, _remote_stage
+
+    text = "stages:\n  d: {type: device%s}\n"
+    keys = [plan(load_spec(_write(tmp_path, text % extra), known_types=TYPES), tmp_path / "o", TYPES)["d"].key
+            for extra in ("", ", params: {device: cuda}", ", params: {device: cpu}")]
+    assert len(set(keys)) == 1
+    planned = plan(load_spec(_write(tmp_path, text % ", params: {device: cuda}"), known_types=TYPES),
+                   tmp_path / "o", TYPES)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
+    monkeypatch.setattr(runtime, "current_worker_name", lambda: "1")
+    ctx = RunContext(str(tmp_path / "o"), device="cpu", progress=False, types_ref=REF)
+    assert _remote_stage(planned["d"], ctx).result["device"] == "cuda:1"
+
+
+def test_stage_json_records_the_stage_own_device_only(tmp_path):
+    """compute.device of stage.json is what that stage resolved, not an earlier stage's device."""
+    import torch  # noqa: F401 - make_manifest records compute where torch is loaded
+
+    from zs.runtime import resolve_device
+
+    resolve_device("cpu")  # as an earlier stage of this process would
+    res = run(_cfg(_write(tmp_path, "stages:\n  src: {type: make, params: {value: 1}}\n"), tmp_path / "o"))
+    stage = json.loads((Path(res.reports["src"].dir) / "stage.json").read_text())
+    assert stage["compute"]["device"] is None

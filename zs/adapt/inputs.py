@@ -32,7 +32,7 @@ def store_where(store) -> str:
 
 def load_fitting_head(path: str | os.PathLike, store, device: torch.device):
     """Load a head and refuse it if it was made for another query size/class count/vocabulary/segmenter."""
-    head = load_head(path, map_location=device)
+    head = load_head(path)
     check_head_fits(head, store.identity, where=store_where(store))
     return head.to(device)
 

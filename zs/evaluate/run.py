@@ -76,7 +76,7 @@ def _evaluate(cfg: EvaluateConfig) -> EvaluateResult:
     run_dir.mkdir(parents=True, exist_ok=True)
     pred_dir = run_dir / "predictions" if cfg.save_predictions else None
     t0 = time.perf_counter()
-    head = load_head(cfg.head, map_location=device)
+    head = load_head(cfg.head)
     if cfg.full_image:
         out, source = _run_full_image(cfg, head, device, pred_dir)
     else:

@@ -42,6 +42,16 @@ def vocab_source(cfg: ExtractConfig) -> str:
     return str(cfg.vocab or cfg.json)
 
 
+def release_device_models() -> None:
+    """Drop the cached segmenter and CLIP models that live on a GPU, so the stages that follow in
+    this process (a pipeline, a dask worker) get the memory back; CPU models stay cached."""
+    import torch
+
+    if torch.cuda.is_available():
+        for key in [k for k in _CACHE if k[0] in ("seg", "clip") and k[-1] != "cpu"]:
+            del _CACHE[key]
+
+
 def _cached(key, build):
     if key not in _CACHE:
         _CACHE[key] = build()
@@ -145,6 +155,8 @@ def _run_dask(cfg: ExtractConfig, meta: dict) -> list[dict]:
         owner = uuid.uuid4().hex  # this run's token on its range locks
         futures = [client.submit(extract_range, worker_cfg, r, owner, pure=False) for r in ranges]
         failures = [f for part in client.gather(futures) for f in part]
+        if cfg.dask_scheduler:  # the workers outlive this run: give their GPU memory back
+            client.run(release_device_models)
     finally:
         client.close()
         if cluster is not None:
@@ -155,9 +167,12 @@ def _run_dask(cfg: ExtractConfig, meta: dict) -> list[dict]:
 def run(cfg: ExtractConfig) -> ExtractResult:
     """Extract one split into the store (creating it on first use); see ``zs extract --help``."""
     check_store_out(cfg.store)
-    with disk_full_is_error(f"store {cfg.store}", "finished chunks are kept; free some space and rerun the "
-                            "same command to resume"):
-        return _run(cfg)
+    try:
+        with disk_full_is_error(f"store {cfg.store}", "finished chunks are kept; free some space and rerun the "
+                                "same command to resume"):
+            return _run(cfg)
+    finally:
+        release_device_models()
 
 
 def _run(cfg: ExtractConfig) -> ExtractResult:

@@ -146,7 +146,7 @@ def load_projector(path: str, inputs: TrainInputs, device):
     """A frozen zs ProjectorHead for GV2S, checked against the store."""
     from zs.heads import check_head_fits, load_head
 
-    head = load_head(path, map_location="cpu")
+    head = load_head(path)
     if head.cfg.kind != "projector":
         raise ConfigError(f"--projector {path}: a '{head.cfg.kind}' head, GV2S needs a projector head (zs adapt --method v2c)")
     check_head_fits(head, inputs.head_target(), where=f"store {inputs.store.url}")

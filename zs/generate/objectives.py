@@ -117,8 +117,8 @@ def generator_loss(
     classifier=None,
     projector=None,
     generator=None,
-) -> tuple[torch.Tensor, dict[str, float]]:
-    """Total generator-side loss of one step and its parts (floats, for logging).
+) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    """Total generator-side loss of one step and its parts (detached 0-d tensors, for logging).
 
     PADing (Eq. 7, released weights): L_mmd + cls_weight * CE(classifier(fake seen))
     + structure_weight * structure. Semantic-centric VAE (Eq. 8):
@@ -148,7 +148,7 @@ def generator_loss(
         parts.update({k: v.detach() for k, v in terms.items()})
     summed = ("mmd", "g2v", "gv2s", "cls", "structure", "vae_kl")
     total = sum(parts[k] for k in summed if k in parts)
-    return total, {k: float(v.detach()) for k, v in parts.items()}
+    return total, {k: v.detach() for k, v in parts.items()}
 
 
 def classifier_class_weights(num_classes: int, unseen_ids: torch.Tensor, cfg: FitConfig) -> torch.Tensor:

@@ -174,7 +174,7 @@ def train_step(cfg: FitConfig, st: TrainState, batch: dict, generator=None) -> d
     ``generator``: where the random draws come from (None: torch's global RNG; see
     :class:`zs.generate.models.RecordedDraws`).
     """
-    parts: dict[str, float] = {}
+    parts: dict[str, torch.Tensor] = {}  # detached 0-d tensors, read back to floats once at the end
     min_real = 2 if isinstance(st.gen, VaeGenerator) else 1  # BatchNorm needs 2 rows
     if batch["real"].shape[0] >= min_real:
         st.gen.train()
@@ -185,17 +185,20 @@ def train_step(cfg: FitConfig, st: TrainState, batch: dict, generator=None) -> d
                                        classifier=st.classifier, projector=st.projector, generator=generator)
         loss.backward()
         st.opt_g.step()
-        parts["gen"] = float(loss.detach())
+        parts["gen"] = loss.detach()
     if st.opt_c is not None:
         st.opt_c.zero_grad(set_to_none=True)
         loss_c = O.classifier_loss(cfg, st.gen, st.classifier, batch["all_embed"], batch["all_labels"],
                                    st.ids["unseen"], st.class_weight, generator)
         loss_c.backward()
         st.opt_c.step()
-        parts["clf"] = float(loss_c.detach())
+        parts["clf"] = loss_c.detach()
     for s in st.scheds:
         s.step()
-    return parts
+    if not parts:
+        return {}
+    values = torch.stack([v.float().reshape(()) for v in parts.values()]).tolist()  # one device -> host copy
+    return dict(zip(parts, values))
 
 
 def _prepare_out(cfg: FitConfig) -> Path:
@@ -242,8 +245,8 @@ def fit_generator(cfg: FitConfig, *, stop_after: int | None = None) -> Path:
     """
     cfg = cfg.resolved()
     check_out_dir(cfg.out)
-    inputs = open_inputs(cfg)
     device = resolve_device(cfg.device)
+    inputs = open_inputs(cfg)
     st = build_state(cfg, inputs, device)  # (may still refuse a seen head/projector: before --out is made)
     out = _prepare_out(cfg)
     ck = _checkpoint(cfg, out, _device_of(st))

@@ -24,6 +24,7 @@ from typing import Any, Callable
 from zs.errors import ConfigError, ZsError
 from zs.manifest import hash_obj, make_manifest, read_json, sha256_file, write_json_atomic
 from zs.pipelines.spec import Spec, dependencies as _deps  # works on Planned too (.inputs)
+from zs.runtime import forget_device
 
 log = logging.getLogger(__name__)
 
@@ -155,7 +156,7 @@ def plan(spec: Spec, out: str | os.PathLike, types: dict[str, StageType], force=
             ident = {
                 "type": st.type,
                 "version": stype.version,
-                "params": params,
+                "params": {**params, "device": None} if "device" in params else params,  # not the device
                 "paths": {k: _path_identity(params.get(k)) for k in stype.path_params},
                 "inputs": input_keys,
             }
@@ -194,6 +195,7 @@ def execute_stage(p: Planned, upstream: dict[str, Any], ctx: RunContext, types: 
     inputs = {role: _input_value(ref, upstream) for role, ref in p.inputs.items()}
     t0 = time.perf_counter()
     oom = None
+    forget_device()  # stage.json's compute.device: the device this stage resolved, not an earlier stage's
     try:
         result = stype.fn(dict(p.params), inputs, out, ctx) or {}
     except ZsError as e:
@@ -276,6 +278,8 @@ def _remote_stage(p: Planned, ctx: RunContext, *ups: StageReport) -> StageReport
     name = current_worker_name()
     if name is not None:
         ctx = dataclasses.replace(ctx, device=worker_device(ctx.device, name))
+        if p.params.get("device"):  # a stage's own device setting maps the same way
+            p = dataclasses.replace(p, params={**p.params, "device": worker_device(p.params["device"], name)})
     return execute_stage(p, {u.name: u for u in ups}, ctx)
 
 

@@ -48,8 +48,8 @@ def _oom(params, inputs, out, ctx):
 
 
 def _device(params, inputs, out, ctx):
-    """Reports the device the stage was given (one GPU per dask worker)."""
-    return {"device": ctx.device, "seed": params["seed"]}
+    """Reports the device the stage was given, its own setting first (one GPU per dask worker)."""
+    return {"device": params["device"] or ctx.device, "seed": params["seed"]}
 
 
 def _crash(params, inputs, out, ctx):
@@ -70,5 +70,5 @@ TYPES = {
     "oom": StageType(_oom, {"device": ((str,), None), "fail": ((bool,), True), "real": ((bool,), False)},
                      {"a": False}),
     "crash": StageType(_crash, {}, {}),
-    "device": StageType(_device, {"seed": ((int,), 0)}, {}),
+    "device": StageType(_device, {"seed": ((int,), 0), "device": ((str,), None)}, {}),
 }

@@ -114,9 +114,9 @@ def train_segmenter(
 
     out = check_out_dir(out)
     _check_out(out)
+    dev = resolve_device(device)
     vocab = load_vocabulary(data_dir, vocab_path)
     data = read_seen_split(data_dir, split, vocab)
-    dev = resolve_device(device)
     seed_everything(seed)
     model = Mask2FormerForUniversalSegmentation(build_mask2former_config(cfg, vocab.names))
     init = None

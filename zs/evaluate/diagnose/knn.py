@@ -65,6 +65,9 @@ def _check_2d(name: str, x: np.ndarray, dim: int | None = None) -> None:
         raise ZsError(f"knn: {name} has shape {tuple(x.shape)}, expected {want}")
 
 
+GPU_MAX_K = 2048  # faiss-gpu's largest k for a flat index search (GPU_MAX_SELECTION_K)
+
+
 class KnnIndex:
     """Exact cosine kNN over ``base`` [n, d] with FAISS.
 
@@ -82,7 +85,7 @@ class KnnIndex:
         xb = l2_normalize(base) if normalize else np.ascontiguousarray(base, dtype=np.float32)  # [n, d]
         cpu_index = faiss.IndexFlatIP(self.dim)
         cpu_index.add(xb)
-        self.backend, self.index = "faiss-cpu", cpu_index
+        self.backend, self.index, self.cpu_index = "faiss-cpu", cpu_index, cpu_index
         if _wants_gpu(device):
             if faiss_gpu_available():
                 self._res = faiss.StandardGpuResources()
@@ -103,10 +106,14 @@ class KnnIndex:
         if k <= 0:
             raise ZsError(f"knn: k={k} (base has {self.size} rows)")
         xq = l2_normalize(queries) if self.normalize else np.ascontiguousarray(queries, dtype=np.float32)
+        index = self.index
+        if k > GPU_MAX_K and index is not self.cpu_index:
+            log.info("k=%d is over faiss-gpu's limit of %d; searching the CPU index (same results)", k, GPU_MAX_K)
+            index = self.cpu_index
         sims = np.empty((len(xq), k), np.float32)
         idx = np.empty((len(xq), k), np.int64)
         for lo in range(0, len(xq), batch):
-            s, i = self.index.search(xq[lo:lo + batch], k)  # [b, k], [b, k]
+            s, i = index.search(xq[lo:lo + batch], k)  # [b, k], [b, k]
             sims[lo:lo + batch], idx[lo:lo + batch] = s, i
         return sims, idx
 

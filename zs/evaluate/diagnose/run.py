@@ -88,7 +88,7 @@ def diagnose(cfg: DiagnoseConfig) -> Path:
 def _load_head(path: str, store, device):
     from zs.heads import check_head_fits, load_head
 
-    head = load_head(path, map_location=device)
+    head = load_head(path)
     check_head_fits(head, store.identity, where=f"store {store.url}")
     return head.to(device)
 

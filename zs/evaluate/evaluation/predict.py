@@ -144,7 +144,7 @@ def predict(source: RunSource, image_ids, writer, *, tasks=("panoptic",), device
 
     evaluation = StreamingEvaluation(source.vocab, tasks, infer=source.infer)
     evaluation.writer = writer
-    head = load_head(source.head, map_location=device).to(device).eval()
+    head = load_head(source.head).to(device).eval()
     run = _predict_cached if source.mode == "cached" else _predict_full_image
     run(source, head, [int(i) for i in image_ids], evaluation, device, progress)
     return evaluation
