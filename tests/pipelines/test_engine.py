@@ -214,11 +214,9 @@ def test_stage_device_setting_stays_out_of_the_key_and_maps_to_the_workers_gpu(t
 
 def test_stage_json_records_the_stage_own_device_only(tmp_path):
     """compute.device of stage.json is what that stage resolved, not an earlier stage's device."""
-    import torch  # noqa: F401 - make_manifest records compute where torch is loaded
-
     from zs.runtime import resolve_device
 
-    resolve_device("cpu")  # as an earlier stage of this process would
+    resolve_device("cpu")  # as an earlier stage of this process would (and torch is loaded: compute is recorded)
     res = run(_cfg(_write(tmp_path, "stages:\n  src: {type: make, params: {value: 1}}\n"), tmp_path / "o"))
     stage = json.loads((Path(res.reports["src"].dir) / "stage.json").read_text())
     assert stage["compute"]["device"] is None
