@@ -28,17 +28,55 @@ def save_module(module, cfg, fmt: int, out_dir: str | os.PathLike, manifest: dic
     return out
 
 
-def read_config(path: str | os.PathLike, cls, fmt: int):
-    """``cls(**config.json)``; a ZsError names a newer format or unknown keys."""
+# artifact kinds (manifest.json "kind") that zs writes: a folder of one is never read as another
+KNOWN_KINDS = ("zs-store", "zs-head", "zs-generator", "zs-metrics", "zs-segmenter", "zs-diagnostics", "zs-report",
+               "zs-synth-clip", "zs-synth-backbone")
+
+
+def read_config(path: str | os.PathLike, cls, fmt: int, kind: str | None = None):
+    """``cls(**config.json)``; a ZsError names a newer format, unknown or missing keys, a value of the
+    wrong type, or (``kind``) a folder that holds another kind of zs artifact."""
+    from zs.paths import artifact_kind
+
+    held = artifact_kind(path) if kind else None
+    if held in KNOWN_KINDS and held != kind:
+        raise ZsError(f"{path}: holds a {held} (see its manifest.json), not a {kind}")
     p = Path(path) / "config.json"
     raw = read_json(p)
+    if not isinstance(raw, dict):
+        raise ZsError(f"{p}: expected a JSON object, got {type(raw).__name__}")
     got = raw.pop("format", fmt)
-    if got > fmt:
-        raise ZsError(f"{p}: format {got} is newer than this zs understands ({fmt})")
-    unknown = sorted(set(raw) - {f.name for f in dataclasses.fields(cls)})
+    if not isinstance(got, int) or got > fmt:
+        raise ZsError(f"{p}: format {got!r} is newer than this zs understands ({fmt})")
+    fields = dataclasses.fields(cls)
+    unknown = sorted(set(raw) - {f.name for f in fields})
     if unknown:
         raise ZsError(f"{p}: unknown keys {unknown}")
+    missing = [f.name for f in fields if f.name not in raw and f.default is dataclasses.MISSING
+               and f.default_factory is dataclasses.MISSING]
+    if missing:
+        raise ZsError(f"{p}: missing keys {missing}")
+    bad = [f"{f.name}={raw[f.name]!r} (expected {f.type})" for f in fields
+           if f.name in raw and not _fits(str(f.type), raw[f.name])]
+    if bad:
+        raise ZsError(f"{p}: wrong type: {'; '.join(bad)}")
     return cls(**raw)
+
+
+def _fits(annotation: str, value) -> bool:
+    """Whether a JSON value fits a dataclass field's annotation (plain types; anything else passes)."""
+    for alt in (a.strip() for a in annotation.split("|")):
+        base = alt.split("[")[0]
+        if (alt == "None" and value is None
+                or base == "bool" and isinstance(value, bool)
+                or base == "int" and isinstance(value, int) and not isinstance(value, bool)
+                or base == "float" and isinstance(value, (int, float)) and not isinstance(value, bool)
+                or base == "str" and isinstance(value, str)
+                or base in ("list", "tuple") and isinstance(value, list)
+                or base == "dict" and isinstance(value, dict)
+                or base not in ("None", "bool", "int", "float", "str", "list", "tuple", "dict")):
+            return True
+    return False
 
 
 def load_torch_file(path: str | os.PathLike, *, what: str = "file", weights_only: bool = True,

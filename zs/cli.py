@@ -70,7 +70,11 @@ def main(argv: list[str] | None = None) -> None:
     except ZsError as e:
         click.echo(f"error: {e}", err=True)
         sys.exit(2)
-    except click.exceptions.Abort:
+    except click.exceptions.Abort as e:
+        if isinstance(e.__cause__, EOFError):  # click turns any EOFError into Abort: a file ended early, not ^C
+            msg = f"an input file is empty or truncated ({e.__cause__ or 'EOFError'})"
+            click.echo(f"error: {msg}", err=True)
+            sys.exit(2)
         click.echo("aborted", err=True)
         sys.exit(130)
     except click.UsageError as e:  # bad option/argument: one line too, with where to look

@@ -145,21 +145,31 @@ def save_head(head: _CalibratedHead, out_dir: str | os.PathLike, manifest: dict)
     return save_module(head, head.cfg, HEAD_FORMAT, out_dir, manifest)
 
 
+def is_head_dir(path: str | os.PathLike) -> bool:
+    """True where ``path`` holds a finished head (config.json and weights.pt)."""
+    p = Path(path)
+    return (p / "config.json").is_file() and (p / "weights.pt").is_file()
+
+
 def load_head(path: str | os.PathLike) -> _CalibratedHead:
     """Load a head artifact directory on the CPU (callers move it: ``.to(device)``); a clear ZsError
     if it is not one or holds NaN/Inf weights."""
     p = Path(path)
-    if not (p / "config.json").is_file() or not (p / "weights.pt").is_file():
+    if not is_head_dir(p):
         raise ZsError(f"{p}: not a zs head (expected config.json and weights.pt)")
     from zs.artifact import load_torch_file, read_config
 
-    cfg = read_config(p, HeadConfig, HEAD_FORMAT)
-    head = build_head(cfg)
+    cfg = read_config(p, HeadConfig, HEAD_FORMAT, kind=HEAD_MANIFEST_KIND)
+    try:
+        head = build_head(cfg)
+    except ZsError as e:
+        raise ZsError(f"{p / 'config.json'}: {e}") from None
     state = load_torch_file(p / "weights.pt", what="head weights")
     try:
         head.load_state_dict(state)
     except RuntimeError as e:
-        raise ZsError(f"{p}/weights.pt does not fit its config.json: {e}") from None
+        first = " ".join(str(e).split())  # torch lists every key on its own line
+        raise ZsError(f"{p}/weights.pt does not fit its config.json: {first[:300]}") from None
     from zs.guard import require_finite_weights
 
     require_finite_weights(head, f"head {path}")  # a diverged head is refused wherever it is loaded

@@ -56,14 +56,49 @@ def _check(path, kind: str, flag: str) -> Path:
     return p
 
 
-def check_out_dir(path, flag: str = "--out") -> Path:
-    """A directory the command will create or write into."""
-    return _check(path, "dir", flag)
+def check_out_dir(path, flag: str = "--out", *, writes: str | None = None) -> Path:
+    """A directory the command will create or write into.
+
+    ``writes``: the kind of zs artifact the command writes there (its ``manifest.json`` kind); a
+    folder that already holds another kind (a store, a head, a generator...) is refused, so a
+    mistyped ``--out`` never overwrites it.
+    """
+    p = _check(path, "dir", flag)
+    held = artifact_kind(p) if writes is not None else None
+    if held is not None and held != writes:
+        raise OutputPathError(f"{flag} {p}: holds a {held} (see its manifest.json), and this command would write "
+                              f"a {writes} over it; choose another {flag}")
+    return p
 
 
-def check_out_file(path, flag: str = "--out") -> Path:
-    """A file the command will create or replace."""
-    return _check(path, "file", flag)
+def check_out_file(path, flag: str = "--out", *, inputs: dict | None = None) -> Path:
+    """A file the command will create or replace; ``inputs`` (flag -> path): files it reads, which it
+    must not replace."""
+    p = _check(path, "file", flag)
+    for in_flag, in_path in (inputs or {}).items():
+        if in_path is not None and _same_file(p, Path(in_path).expanduser()):
+            raise OutputPathError(f"{flag} {p}: is also the input {in_flag}; writing it would replace that input, "
+                                  f"choose another {flag}")
+    return p
+
+
+def artifact_kind(path) -> str | None:
+    """The ``kind`` in ``path/manifest.json`` (a zs artifact folder), or None where there is none."""
+    import json
+
+    m = Path(path) / "manifest.json"
+    try:
+        kind = json.loads(m.read_text()).get("kind") if m.is_file() else None
+    except (OSError, ValueError, AttributeError):
+        return None
+    return kind if isinstance(kind, str) else None
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    try:
+        return a.exists() and b.exists() and os.path.samefile(a, b)
+    except OSError:
+        return a.resolve() == b.resolve()
 
 
 def check_store_out(url, flag: str = "--store") -> None:
@@ -99,4 +134,18 @@ def no_empty_dirs_on_error(path):
         for d in missing:  # deepest first
             with contextlib.suppress(OSError):
                 d.rmdir()
+        raise
+
+
+@contextlib.contextmanager
+def new_dir_removed_on_error(path):
+    """A folder ``path`` that does not exist yet is removed with everything in it if the block fails
+    (a refused or failed conversion leaves nothing half-written behind); an existing one is kept."""
+    p = Path(path)
+    existed = p.exists() or p.is_symlink()
+    try:
+        yield
+    except BaseException:
+        if not existed and p.is_dir():
+            shutil.rmtree(p, ignore_errors=True)
         raise

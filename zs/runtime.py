@@ -134,3 +134,15 @@ def seed_everything(seed: int) -> None:
     np.random.seed(seed % (2**32))
     torch.manual_seed(seed)
     os.environ.setdefault("PYTHONHASHSEED", str(seed))
+
+
+def connect_dask(address: str, flag: str = "--dask-scheduler"):
+    """A ``distributed.Client`` of the scheduler at ``address``; a bad or unreachable address is one
+    ZsError line (dask's own errors are a ValueError or an OSError after its connect timeout)."""
+    from distributed import Client
+
+    try:
+        return Client(address)
+    except (OSError, ValueError, TypeError) as e:
+        first = (str(e).splitlines() or [type(e).__name__])[0]
+        raise ZsError(f"{flag} {address}: cannot connect to a dask scheduler ({first})") from None

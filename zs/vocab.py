@@ -39,6 +39,14 @@ class Category:
     seen: bool
 
 
+def _flag(category: dict, key: str, default: bool | None = None) -> bool:
+    """A category's true/false field: JSON true/false or COCO's 0/1 (a string such as "false" is refused)."""
+    v = category[key] if default is None else category.get(key, default)
+    if isinstance(v, bool) or v in (0, 1) and isinstance(v, int):
+        return bool(v)
+    raise ValueError(f"category {category.get('id')!r}: {key}={v!r} is not true/false or 0/1")
+
+
 @dataclasses.dataclass(frozen=True)
 class Vocabulary:
     name: str
@@ -158,7 +166,7 @@ class Vocabulary:
     def from_dict(cls, d: dict, source: str = "vocabulary") -> "Vocabulary":
         try:
             cats = tuple(
-                Category(int(c["id"]), str(c["name"]), bool(c["isthing"]), bool(c.get("seen", True)))
+                Category(int(c["id"]), str(c["name"]), _flag(c, "isthing"), _flag(c, "seen", True))
                 for c in d["categories"]
             )
         except (KeyError, TypeError, ValueError) as e:

@@ -96,4 +96,4 @@ def test_cli_help_and_bad_input(tmp_path):
     assert r.exit_code == 0 and "ImageNet" in r.output
     assert "--init-backbone" in run_cli(["train-segmenter", "--help"]).output
     r = run_cli(["pretrain-backbone", "--out", tmp_path / "o", "--steps", "0"])
-    assert r.exit_code != 0 and "must be >= 1" in r.output
+    assert r.exit_code == 2 and "Invalid value for '--steps': 0 is not in the range x>=1" in r.output

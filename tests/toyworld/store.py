@@ -243,8 +243,7 @@ def _write_gt_json(gt_dir: Path, annotations: list[dict], vocab: Vocabulary) -> 
 def _write_seen_head(store, world: ToyWorld) -> None:
     import torch
 
-    from zs.heads import HeadConfig, LinearHead
-    from zs.manifest import make_manifest
+    from zs.heads import HeadConfig, LinearHead, make_head_manifest
 
     vocab = world.vocab
     cfg = HeadConfig(kind="linear", query_dim=world.dim, num_classes=vocab.num_classes,
@@ -256,7 +255,7 @@ def _write_seen_head(store, world: ToyWorld) -> None:
     with torch.no_grad():
         head.fc.weight.copy_(torch.from_numpy(weight))
         head.fc.bias.copy_(torch.from_numpy(bias))
-    manifest = make_manifest("head", config=cfg, inputs={"store": store.sha256}, method="seen-only")
+    manifest = make_head_manifest(cfg, store={"path": str(store.url), "sha256": store.sha256})
     store.save_seen_head(head, manifest)
 
 

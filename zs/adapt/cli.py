@@ -20,11 +20,11 @@ from zs.adapt.config import DEFAULT_STEPS, METHODS
 @click.option("--split", default="train", show_default=True, help="Store split to train on.")
 @click.option("--allow-unseen-in-train", is_flag=True,
               help="Train even if the split has queries matched to unseen classes (transductive experiments).")
-@click.option("--steps", type=int, default=None,
+@click.option("--steps", type=click.IntRange(min=1), default=None,
               help="Optimiser steps (default per method: "
                    + ", ".join(f"{k} {v}" for k, v in DEFAULT_STEPS.items()) + "; synthetic-world sized).")
 @click.option("--images-per-batch", type=int, default=12, show_default=True, help="Images per step.")
-@click.option("--lr", type=float, default=None, help="Learning rate (classifier: SGD 1e-3; projector: AdamW 1e-3).")
+@click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=None, help="Learning rate (classifier: SGD 1e-3; projector: AdamW 1e-3).")
 @click.option("--gamma", default=None,
               help="Calibrated stacking: a value subtracted from seen-class logits, or 'auto'.")
 @click.option("--gamma-seen-fraction", type=float, default=0.9, show_default=True,
@@ -36,7 +36,7 @@ from zs.adapt.config import DEFAULT_STEPS, METHODS
 @click.option("--v2t/--no-v2t", default=True, show_default=True, help="v2c: target attention vs CLIP global tokens.")
 @click.option("--instance/--no-instance", default=True, show_default=True,
               help="v2c: instance alignment vs CLIP segment tokens.")
-@click.option("--hidden-dim", type=int, default=None, help="Projector MLP hidden size (0 = one Linear; default 256).")
+@click.option("--hidden-dim", type=click.IntRange(min=0), default=None, help="Projector MLP hidden size (0 = one Linear; default 256).")
 @click.option("--resume/--no-resume", default=True, show_default=True, help="Continue from OUT/checkpoint.pt.")
 @click.option("--checkpoint-every", type=int, default=100, show_default=True, help="Steps between checkpoints.")
 @click.option("--device", default="auto", show_default=True, help="auto | cpu | cuda | cuda:N.")

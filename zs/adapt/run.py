@@ -7,6 +7,7 @@ from pathlib import Path
 
 from zs.adapt.config import AdaptConfig
 from zs.adapt.loop import TrainingStopped
+from zs.errors import ZsError
 
 log = logging.getLogger(__name__)
 
@@ -35,10 +36,13 @@ def adapt(cfg: AdaptConfig) -> Path:
     from zs.adapt.inputs import open_input_store
     from zs.runtime import resolve_device, seed_everything
 
+    from zs.heads import HEAD_MANIFEST_KIND, is_head_dir
     from zs.paths import check_out_dir, no_empty_dirs_on_error
     from zs.store.finite import require_finite
 
-    check_out_dir(cfg.out)
+    check_out_dir(cfg.out, writes=HEAD_MANIFEST_KIND)
+    if is_head_dir(cfg.out):
+        raise ZsError(f"--out {cfg.out}: already holds a finished head; choose another --out")
     device = resolve_device(cfg.device)
     seed_everything(cfg.seed)
     store = open_input_store(cfg.store)

@@ -11,7 +11,7 @@ import click
 @click.option("--out", "out", required=True, type=click.Path(file_okay=False), help="Run directory to write.")
 @click.option("--tasks", default="panoptic,semantic,instance", show_default=True,
               help="Comma-separated subset of panoptic, semantic, instance.")
-@click.option("--limit", type=int, default=None, help="Evaluate only the first N validation images.")
+@click.option("--limit", type=click.IntRange(min=1), default=None, help="Evaluate only the first N validation images.")
 @click.option("--split", default="val", show_default=True, help="Store split to evaluate (cached mode).")
 @click.option("--full-image", is_flag=True, help="Run the segmenter end to end with the head swapped in.")
 @click.option("--segmenter", type=click.Path(exists=True, file_okay=False), default=None,
@@ -35,7 +35,7 @@ import click
 @click.option("--no-report", is_flag=True, help="Do not write report.md/report.html.")
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed (recorded in the provenance).")
-@click.option("--workers", type=int, default=1, show_default=True,
+@click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True,
               help="Cached evaluation on CPU: processes of one thread each (e.g. the number of cores).")
 @click.option("--progress/--no-progress", default=True, show_default=True, help="Show a progress bar.")
 def evaluate_cmd(store, head, out, tasks, limit, split, full_image, segmenter, data, images, json_path, png, vocab,

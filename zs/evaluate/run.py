@@ -59,7 +59,7 @@ def evaluate(cfg: EvaluateConfig) -> EvaluateResult:
     """Run cached or full-image evaluation and write the run directory."""
     from zs.paths import check_out_dir, no_empty_dirs_on_error
 
-    check_out_dir(cfg.out)
+    check_out_dir(cfg.out, writes="zs-metrics")
     with no_empty_dirs_on_error(cfg.out):  # a refused run leaves no empty --out behind
         return _evaluate(cfg)
 

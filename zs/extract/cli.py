@@ -15,26 +15,26 @@ from zs.errors import ZsError
               "DIR/{images,panoptic.json,panoptic} or COCO's DIR/{<split>2017,annotations/panoptic_<split>2017.json,panoptic_<split>2017}; "
               "DIR/vocab.json.")
 @click.option("--images", type=click.Path(), help="Image folder (instead of --data).")
-@click.option("--json", "json_path", type=click.Path(), help="COCO panoptic JSON (instead of --data).")
+@click.option("--json", "json_path", type=click.Path(dir_okay=False), help="COCO panoptic JSON (instead of --data).")
 @click.option("--png", type=click.Path(), help="Panoptic PNG folder (instead of --data).")
 @click.option("--split", required=True, help="Split name in the store, e.g. train or val.")
 @click.option("--segmenter", required=True, type=click.Path(), help="Segmenter directory (transformers Mask2Former).")
 @click.option("--store", required=True, help="Store path/URL; created on first extract.")
-@click.option("--vocab", type=click.Path(), help="vocab.json (default: DIR/vocab.json with --data, else from the JSON).")
+@click.option("--vocab", type=click.Path(dir_okay=False), help="vocab.json (default: DIR/vocab.json with --data, else from the JSON).")
 @click.option("--unseen", type=click.Path(), help="Unseen class list (ids or names); default PADing's 14.")
 @click.option("--clip-model", help="open_clip name (ViT-B-16) or model-config JSON.")
 @click.option("--clip-weights", type=click.Path(), help="Local CLIP weights file.")
 @click.option("--no-clip", is_flag=True, help="Skip CLIP tokens.")
 @click.option("--masks/--no-masks", default=None, help="Store per-query masks (default: on for val only).")
-@click.option("--views", default=1, show_default=True, help="Views per image (1 = test-time view only).")
-@click.option("--batch-size", default=4, show_default=True)
-@click.option("--workers", default=4, show_default=True, help="Image-decoding threads.")
+@click.option("--views", type=click.IntRange(min=1), default=1, show_default=True, help="Views per image (1 = test-time view only).")
+@click.option("--batch-size", type=click.IntRange(min=1), default=4, show_default=True)
+@click.option("--workers", type=click.IntRange(min=1), default=4, show_default=True, help="Image-decoding threads.")
 @click.option("--device", default="auto", show_default=True)
 @click.option("--seed", default=0, show_default=True, help="Seeds views and matching points.")
-@click.option("--limit", type=int, help="Only the first N images.")
-@click.option("--num-points", default=12544, show_default=True, help="Matching points per image (PADing: 12544).")
-@click.option("--chunk-images", type=int, help="Images per store chunk (default: store's choice).")
-@click.option("--dask-workers", default=0, show_default=True, help="Run on a local dask cluster of N workers.")
+@click.option("--limit", type=click.IntRange(min=1), help="Only the first N images.")
+@click.option("--num-points", type=click.IntRange(min=1), default=12544, show_default=True, help="Matching points per image (PADing: 12544).")
+@click.option("--chunk-images", type=click.IntRange(min=1), help="Images per store chunk (default: store's choice).")
+@click.option("--dask-workers", type=click.IntRange(min=0), default=0, show_default=True, help="Run on a local dask cluster of N workers.")
 @click.option("--dask-scheduler", help="Address of a running dask scheduler.")
 @click.option("--shard", metavar="I/N", help="Write only shard I of N (disjoint whole-chunk row ranges), for job "
               "arrays; then `zs store consolidate STORE SPLIT`.")
@@ -79,7 +79,7 @@ def split_group():
 
 
 @split_group.command("coco-panoptic")
-@click.argument("json_in", type=click.Path())
+@click.argument("json_in", type=click.Path(dir_okay=False))
 @click.argument("json_out", type=click.Path())
 @click.option("--unseen", type=click.Path(), help="Unseen class list (ids or names); default PADing's 14.")
 def split_coco_panoptic(json_in, json_out, unseen):
@@ -103,32 +103,34 @@ def prepare_group():
 @click.option("--labels", required=True, type=click.Path(),
               help="Label maps in the 171-class order (PADing/ZegFormer annotations_detectron2/<split>).")
 @click.option("--out", required=True, type=click.Path(), help="Output folder: panoptic.json, panoptic/, vocab.json.")
-@click.option("--limit", type=int, help="Only the first N images.")
+@click.option("--limit", type=click.IntRange(min=1), help="Only the first N images.")
 @click.option("--progress/--no-progress", default=True, show_default=True)
 def prepare_coco_stuff(images, labels, out, limit, progress):
     """COCO-Stuff label maps -> one segment per class present (171 classes, 15 unseen)."""
     from zs.extract.prepare import stuff_labels_to_panoptic
-    from zs.paths import check_out_dir
+    from zs.paths import check_out_dir, new_dir_removed_on_error
 
     check_out_dir(out)
-    c = stuff_labels_to_panoptic(images, labels, out, limit=limit, progress=progress)
+    with new_dir_removed_on_error(out):
+        c = stuff_labels_to_panoptic(images, labels, out, limit=limit, progress=progress)
     click.echo(f"{c['images']} images, {c['segments']} segments")
     click.echo(f"wrote {out}")
 
 
 @prepare_group.command("coco-zsi")
-@click.option("--json", "json_path", required=True, type=click.Path(),
+@click.option("--json", "json_path", required=True, type=click.Path(dir_okay=False),
               help="COCO instances JSON of the 48/17 split (e.g. instances_val2014_gzsi_48_17.json).")
 @click.option("--out", required=True, type=click.Path(), help="Output folder: panoptic.json, panoptic/, vocab.json.")
-@click.option("--limit", type=int, help="Only the first N images.")
+@click.option("--limit", type=click.IntRange(min=1), help="Only the first N images.")
 @click.option("--progress/--no-progress", default=True, show_default=True)
 def prepare_coco_zsi(json_path, out, limit, progress):
     """COCO instances -> one segment per instance (65 classes, 17 unseen; overlaps: smaller on top)."""
     from zs.extract.prepare import instances_to_panoptic
-    from zs.paths import check_out_dir
+    from zs.paths import check_out_dir, new_dir_removed_on_error
 
     check_out_dir(out)
-    c = instances_to_panoptic(json_path, out, limit=limit, progress=progress)
+    with new_dir_removed_on_error(out):
+        c = instances_to_panoptic(json_path, out, limit=limit, progress=progress)
     click.echo(f"{out}: {c['images']} images, {c['segments']} segments; {c['hidden_by_overlap']} instance(s) "
                f"hidden by overlaps, {c['outside_vocabulary']} annotation(s) of other classes dropped")
     click.echo(f"wrote {out}")

@@ -186,6 +186,9 @@ class CocoStuffSemantic:
                 labels = np.asarray(im, dtype=np.int32)
         except (FileNotFoundError, OSError) as e:
             raise ImageReadError(f"{label_path}: cannot read label map ({e})") from None
+        if labels.ndim != 2:
+            raise ImageReadError(f"{label_path}: a label map has one channel, this image has shape {labels.shape} "
+                                 f"(an RGB panoptic PNG?)")
         seg_map = np.zeros(labels.shape, dtype=np.int32)
         segments = []
         for lab in np.unique(labels):

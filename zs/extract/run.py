@@ -141,9 +141,11 @@ def _dask_ranges(n: int, chunk: int, parts: int) -> list[tuple[int, int]]:
 def _run_dask(cfg: ExtractConfig, meta: dict) -> list[dict]:
     from dask.distributed import Client, LocalCluster
 
+    from zs.runtime import connect_dask
+
     cluster = None
     if cfg.dask_scheduler:
-        client = Client(cfg.dask_scheduler)
+        client = connect_dask(cfg.dask_scheduler)
     else:
         cluster = LocalCluster(n_workers=cfg.dask_workers, threads_per_worker=1, processes=cfg.dask_processes,
                                dashboard_address=None)
@@ -185,6 +187,10 @@ def _run(cfg: ExtractConfig) -> ExtractResult:
     if cfg.shard and (cfg.dask_workers or cfg.dask_scheduler):
         raise ZsError("--shard runs one writer per process: drop --dask-workers/--dask-scheduler")
     check_reachable(Location(cfg.store))  # a bad endpoint or bucket fails before any model loads
+    if cfg.dask_scheduler:  # so does a scheduler that cannot be reached (before the store is created)
+        from zs.runtime import connect_dask
+
+        connect_dask(cfg.dask_scheduler).close()
     t0 = time.perf_counter()
     ctx = build_context(cfg)
     store = open_or_create_store(cfg.store, seg=ctx.seg, vocab=ctx.vocab, clip=ctx.clip, split=cfg.split,

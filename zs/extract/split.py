@@ -48,7 +48,7 @@ def split_coco_panoptic(json_in: str, json_out: str, unseen: str | None = None) 
     from zs.manifest import read_json, write_json_atomic
     from zs.paths import check_out_file
 
-    check_out_file(json_out, "JSON_OUT")
+    check_out_file(json_out, "JSON_OUT", inputs={"JSON_IN": json_in, "--unseen": unseen})
     data = read_json(json_in)
     if "categories" not in data or "annotations" not in data:
         raise ZsError(f"{json_in}: not a COCO panoptic JSON (needs categories, annotations)")

@@ -56,11 +56,13 @@ def embed_vocabulary(store, *, name: str = "default", clip=None, semantic: str |
     vocab = store.vocab
     if semantic is not None:
         try:
-            emb = np.load(semantic).astype(np.float32)
-        except (OSError, ValueError) as e:
-            raise ZsError(f"--semantic {semantic}: cannot read .npy ({e})") from None
+            emb = np.load(semantic, allow_pickle=False).astype(np.float32)
+        except (OSError, ValueError, EOFError) as e:
+            raise ZsError(f"--semantic {semantic}: cannot read .npy ({e or 'empty or truncated file'})") from None
         if emb.ndim != 2 or emb.shape[0] != vocab.num_classes:
             raise ZsError(f"--semantic {semantic}: shape {emb.shape}, expected [K={vocab.num_classes}, Dt]")
+        if not np.isfinite(emb).all():
+            raise ZsError(f"--semantic {semantic}: {int((~np.isfinite(emb)).sum())} NaN/Inf value(s)")
         meta = {"source": "semantic", "file": str(semantic), "names": vocab.names}
     elif clip is not None:
         emb = text_embeddings(clip, vocab.names, templates).numpy()

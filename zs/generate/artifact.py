@@ -37,14 +37,17 @@ def read_generator_config(path: str | os.PathLike) -> GeneratorConfig:
     p = Path(path)
     if not is_generator_dir(p):
         raise ZsError(f"{p}: not a zs generator (expected config.json, weights.pt and manifest.json)")
-    return read_config(p, GeneratorConfig, GENERATOR_FORMAT)
+    return read_config(p, GeneratorConfig, GENERATOR_FORMAT, kind=MANIFEST_KIND)
 
 
 def load_generator(path: str | os.PathLike, device: str | torch.device = "cpu") -> Generator:
     """Load a generator artifact (eval mode) on ``device``; NaN/Inf weights are refused."""
     p = Path(path)
     cfg = read_generator_config(p)
-    gen = build_generator(cfg)
+    try:
+        gen = build_generator(cfg)
+    except ZsError as e:
+        raise ZsError(f"{p / 'config.json'}: {e}") from None
     state = load_torch_file(p / "weights.pt", what="generator weights")
     try:
         gen.load_state_dict(state)

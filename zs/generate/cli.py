@@ -29,26 +29,26 @@ def _tri(name: str, help_: str):
 @click.option("--kind", type=click.Choice(["gmmn", "primitive", "vae"]), default="primitive", show_default=True)
 @click.option("--schedule", type=click.Choice(["pading", "two-stage"]), default="pading", show_default=True,
               help="pading: generator + classifier steps alternate (writes OUT/head); two-stage: generator only.")
-@click.option("--iterations", type=int, default=20000, show_default=True)
+@click.option("--iterations", type=click.IntRange(min=1), default=20000, show_default=True)
 @click.option("--batch-images", type=int, default=12, show_default=True, help="Images per iteration (image batches).")
-@click.option("--batch-size", type=int, default=128, show_default=True,
+@click.option("--batch-size", type=click.IntRange(min=1), default=128, show_default=True,
               help="Matched features per step (two-stage without diversity).")
 @click.option("--text", "text_name", default=None, help="Store text embeddings name [default: default].")
-@click.option("--lr", type=float, default=5e-4, show_default=True, help="Adam lr of the generator side.")
+@click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=5e-4, show_default=True, help="Adam lr of the generator side.")
 @click.option("--lr-schedule", type=click.Choice(["multistep", "poly", "constant"]), default="multistep",
               show_default=True, help="Generator-side Adam LR schedule: multistep x0.1 at 70% and 92.5% of the "
                                       "iterations, poly (power 0.9), constant. The classifier SGD keeps 1e-3.")
 @click.option("--unrelated-kl", type=click.Choice(["released", "gaussian"]), default="released", show_default=True,
               help="L_U. released: PADing's code, softmax-KL (T 0.1) of E_U(fake) towards a fresh N(0, I) draw. "
                    "gaussian: a departure from PADing, KL of the batch moments of E_U(fake) to N(0, 1).")
-@click.option("--gen-dropout", type=float, default=0.1, show_default=True,
+@click.option("--gen-dropout", type=click.FloatRange(0, 1, max_open=True), default=0.1, show_default=True,
               help="Primitive generator dropout (TRANS_DROP_RATE).")
-@click.option("--disentangle-dropout", type=float, default=0.1, show_default=True,
+@click.option("--disentangle-dropout", type=click.FloatRange(0, 1, max_open=True), default=0.1, show_default=True,
               help="E_R / E_U / decoder dropout (DROP_OUT_ED).")
-@click.option("--unseen-class-weight", type=float, default=5.0, show_default=True,
+@click.option("--unseen-class-weight", type=click.FloatRange(min=0), default=5.0, show_default=True,
               help="Classifier CE weight of unseen classes (CLASS_ECO); seen 1.")
 @click.option("--no-object-weight", type=float, default=0.1, show_default=True, help="Classifier CE no-object weight.")
-@click.option("--num-choose", type=int, default=5, show_default=True,
+@click.option("--num-choose", type=click.IntRange(min=1), default=5, show_default=True,
               help="Unseen classes x 1 synthetic feature per classifier step (NUM_CHOOSE).")
 @click.option("--gen-ce-logits", type=click.Choice(["all", "seen"]), default="all", show_default=True,
               help="Logits the generator's 0.001 CE sees: all K+1, or the seen classes only.")
@@ -62,7 +62,7 @@ def _tri(name: str, help_: str):
 @click.option("--num-primitives", type=int, default=400, show_default=True)
 @click.option("--num-layers", type=int, default=3, show_default=True, help="Primitive generator decoder layers.")
 @click.option("--noise/--no-noise", default=True, show_default=True, help="Noise inside the primitive generator.")
-@click.option("--structure-weight", type=float, default=1e-4, show_default=True,
+@click.option("--structure-weight", type=click.FloatRange(min=0), default=1e-4, show_default=True,
               help="w of the structure losses: 1e-4 panoptic, 1e-3 semantic/instance.")
 @click.option("--cls-weight", type=float, default=None, help="Weight of CE(classifier(fake seen)) [0.001; vae 0].")
 @click.option("--lambda-s", type=float, default=1.0, show_default=True, help="G2V weight (SC Eq. 8).")
@@ -71,7 +71,7 @@ def _tri(name: str, help_: str):
 @click.option("--text-dim", type=int, default=0, help="Expected text dim (checked against the store).")
 @click.option("--checkpoint-every", type=int, default=1000, show_default=True)
 @click.option("--resume", is_flag=True, help="Continue an interrupted run in OUT from its checkpoint.")
-@click.option("--stop-after", type=int, default=None, help="Stop after N iterations (checkpoint kept; --resume later).")
+@click.option("--stop-after", type=click.IntRange(min=1), default=None, help="Stop after N iterations (checkpoint kept; --resume later).")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--device", default="auto", show_default=True, help="auto | cpu | cuda | cuda:N")
 @click.option("--progress/--no-progress", default=True, show_default=True)

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from zs.errors import ConfigError, ZsError
-from zs.generate.artifact import generator_manifest, load_generator
+from zs.generate.artifact import generator_manifest, load_generator, read_generator_config
 from zs.vocab import Vocabulary
 
 
@@ -43,6 +43,7 @@ def sample_to_file(generator: str | os.PathLike, classes: str, per_class: int, o
     if per_class <= 0:
         raise ConfigError(f"--per-class {per_class} must be > 0")
     check_out_file(out)
+    read_generator_config(generator)  # a folder that is not a generator (or is a head) is named first
     m = generator_manifest(generator)
     if "vocabulary" not in m:
         raise ZsError(f"{generator}/manifest.json has no vocabulary (not written by zs fit-generator?)")

@@ -244,7 +244,7 @@ def fit_generator(cfg: FitConfig, *, stop_after: int | None = None) -> Path:
     with a checkpoint written and no artifact; rerun with ``resume=True``.
     """
     cfg = cfg.resolved()
-    check_out_dir(cfg.out)
+    check_out_dir(cfg.out, writes=MANIFEST_KIND)
     device = resolve_device(cfg.device)
     inputs = open_inputs(cfg)
     st = build_state(cfg, inputs, device)  # (may still refuse a seen head/projector: before --out is made)

@@ -64,7 +64,7 @@ _common = [
                  help="Replace a grid axis: pick presets (`method=pading,gmmn`) or set values (`seed=0,1,2`); "
                       "a var not in the grid becomes a new axis (repeatable)."),
     click.option("--force", multiple=True, metavar="STAGE", help="Re-run this stage even if cached (repeatable)."),
-    click.option("--dask-workers", type=int, default=0, show_default=True,
+    click.option("--dask-workers", type=click.IntRange(min=0), default=0, show_default=True,
                  help="Run grid variants in parallel on a local dask cluster with N worker processes."),
     click.option("--dask-scheduler", default=None, metavar="ADDRESS", help="Use an existing dask scheduler."),
     click.option("--device", default="auto", show_default=True, help="cpu, cuda, cuda:N or auto."),

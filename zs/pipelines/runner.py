@@ -24,7 +24,7 @@ from typing import Any, Callable
 from zs.errors import ConfigError, ZsError
 from zs.manifest import hash_obj, make_manifest, read_json, sha256_file, write_json_atomic
 from zs.pipelines.spec import Spec, dependencies as _deps  # works on Planned too (.inputs)
-from zs.runtime import forget_device
+from zs.runtime import connect_dask, forget_device
 
 log = logging.getLogger(__name__)
 
@@ -288,7 +288,7 @@ def _run_dask(planned, ctx, workers, scheduler, on_stage):
 
     cluster = None
     if scheduler:
-        client = Client(scheduler)
+        client = connect_dask(scheduler)
     else:
         cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
                                dashboard_address=None)

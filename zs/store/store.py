@@ -214,6 +214,8 @@ class Store:
         emb = np.asarray(emb.detach().cpu() if hasattr(emb, "detach") else emb, dtype=np.float32)
         if emb.ndim != 2 or emb.shape[0] != self.vocab.num_classes:
             raise StoreError(f"text embeddings '{name}': shape {emb.shape}, expected [K={self.vocab.num_classes}, Dt]")
+        if not np.isfinite(emb).all():
+            raise StoreError(f"text embeddings '{name}': NaN/Inf values; nothing written")
         meta = {**to_jsonable(meta or {}), "sha256": _sha(emb), "shape": list(emb.shape)}
         self._loc.write_bytes_atomic(npy_bytes(emb), "text", f"{name}.npy")
         self._loc.write_bytes_atomic(json.dumps(meta, indent=2).encode() + b"\n", "text", f"{name}.json")
@@ -226,8 +228,12 @@ class Store:
         name = name or "default"
         if name not in self.text_names():
             raise StoreError(f"{self.url}: no text embeddings '{name}' (have: {', '.join(self.text_names()) or 'none'})")
-        emb = load_npy(self._loc.read_bytes("text", f"{name}.npy"))
-        meta = json.loads(self._loc.read_bytes("text", f"{name}.json")) if self._loc.exists("text", f"{name}.json") else {}
+        try:
+            emb = load_npy(self._loc.read_bytes("text", f"{name}.npy"))
+            meta = json.loads(self._loc.read_bytes("text", f"{name}.json")) if self._loc.exists("text", f"{name}.json") else {}
+        except (ValueError, EOFError) as e:  # json's errors are ValueErrors
+            raise StoreError(f"{self.url}: text embeddings '{name}' unreadable, truncated or corrupt "
+                             f"({str(e).splitlines()[0] if str(e) else 'empty file'}); rerun `zs text-embed`") from None
         return emb, meta
 
 

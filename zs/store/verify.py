@@ -39,8 +39,8 @@ def _check_manifest(store) -> list[str]:
     for name in store.text_names():
         try:
             emb, meta = store.text(name)
-        except (ValueError, OSError) as e:
-            out.append(f"text/{name}.npy: unreadable ({e})")
+        except (ValueError, OSError, StoreError) as e:
+            out.append(f"text/{name}: unreadable ({e})")
             continue
         if emb.ndim != 2 or emb.shape[0] != store.vocab.num_classes:
             out.append(f"text/{name}.npy: shape {emb.shape}, expected [K={store.vocab.num_classes}, Dt]")

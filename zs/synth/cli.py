@@ -41,8 +41,8 @@ def synth_cmd(out, seed, n_train, n_val, size, classes_file, world_config, progr
 @click.option("--out", required=True, type=click.Path(file_okay=False), help="Segmenter directory to write (resumes from its checkpoint).")
 @click.option("--split", default="train", show_default=True, help="Split folder to train on.")
 @click.option("--vocab", "vocab_path", default=None, type=click.Path(dir_okay=False), help="Vocabulary file with seen flags (default DATA/vocab.json).")
-@click.option("--steps", default=None, type=int, help="Override the config's number of steps.")
-@click.option("--batch-size", default=None, type=int, help="Override the config's batch size.")
+@click.option("--steps", default=None, type=click.IntRange(min=1), help="Override the config's number of steps.")
+@click.option("--batch-size", default=None, type=click.IntRange(min=1), help="Override the config's batch size.")
 @click.option("--init-backbone", default=None, type=click.Path(exists=True, dir_okay=False),
               help="A `zs pretrain-backbone` backbone.pt to start the ResNet from (trained at the config's "
                    "backbone_lr_multiplier x lr).")
@@ -70,7 +70,7 @@ def train_segmenter_cmd(data, config, out, split, vocab_path, steps, batch_size,
 @click.option("--out", required=True, type=click.Path(file_okay=False), help="Folder for backbone.pt + manifest.json.")
 @click.option("--config", "config", default="tiny", show_default=True,
               help="Segmenter config whose ResNet to pre-train: tiny | r50 | a JSON/YAML file.")
-@click.option("--steps", default=None, type=int, help="Training steps (default 1500).")
+@click.option("--steps", default=None, type=click.IntRange(min=1), help="Training steps (default 1500).")
 @click.option("--images", default=None, type=int,
               help="Rendered open-world images to crop, one crop per segment (default 3000).")
 @click.option("--data", default=None, type=click.Path(exists=True, file_okay=False),
@@ -98,7 +98,7 @@ def pretrain_backbone_cmd(out, config, steps, images, data, seed, device, progre
 @click.command("train-clip")
 @click.option("--data", required=True, type=click.Path(exists=True, file_okay=False), help="A `zs synth` output folder.")
 @click.option("--out", required=True, type=click.Path(file_okay=False), help="Folder for open_clip_config.json + weights.pt.")
-@click.option("--steps", default=None, type=int, help="Training steps (default: ClipTrainConfig.steps).")
+@click.option("--steps", default=None, type=click.IntRange(min=1), help="Training steps (default: ClipTrainConfig.steps).")
 @click.option("--seed", default=0, show_default=True, type=int)
 @click.option("--device", default="auto", show_default=True, help="auto | cpu | cuda[:N]")
 @click.option("--progress/--no-progress", default=True, show_default=True)
@@ -124,8 +124,8 @@ def train_clip_cmd(data, out, steps, seed, device, progress):
 @click.option("--segmenter", default=None, type=click.Path(exists=True, file_okay=False), help="Segmenter directory (default: the shipped one).")
 @click.option("--clip", "clip_dir", default=None, type=click.Path(exists=True, file_okay=False), help="Also check a tiny CLIP folder (open_clip_config.json + weights.pt).")
 @click.option("--split", default="val", show_default=True)
-@click.option("--limit", default=None, type=int, help="Only the first N images.")
-@click.option("--object-threshold", default=0.8, show_default=True, type=float, help="Panoptic inference score threshold (Mask2Former: 0.8).")
+@click.option("--limit", default=None, type=click.IntRange(min=1), help="Only the first N images.")
+@click.option("--object-threshold", default=0.8, show_default=True, type=click.FloatRange(0, 1), help="Panoptic inference score threshold (Mask2Former: 0.8).")
 @click.option("--out", default=None, type=click.Path(dir_okay=False), help="Write the figures as JSON here.")
 @click.option("--device", default="cpu", show_default=True)
 @click.option("--progress/--no-progress", default=True, show_default=True)
@@ -151,7 +151,7 @@ def synth_quality_cmd(data, segmenter, clip_dir, split, limit, object_threshold,
 @click.option("--clip", "clip_dir", default=None, type=click.Path(exists=True, file_okay=False),
               help="Tiny CLIP folder for --text clip (default: the shipped one).")
 @click.option("--split", default="val", show_default=True)
-@click.option("--limit", default=None, type=int, help="Only the first N images (quick checks).")
+@click.option("--limit", default=None, type=click.IntRange(min=1), help="Only the first N images (quick checks).")
 @click.option("--out", default=None, type=click.Path(dir_okay=False), help="Write every figure as JSON here.")
 @click.option("--device", default="cpu", show_default=True)
 @click.option("--progress/--no-progress", default=True, show_default=True)

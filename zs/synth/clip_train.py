@@ -171,7 +171,7 @@ def train_clip(
     from zs.paths import check_out_dir
     from zs.runtime import resolve_device, seed_everything
 
-    check_out_dir(out)
+    check_out_dir(out, writes="zs-synth-clip")
     world = load_world(data_dir)
     seed_everything(seed)
     dev = resolve_device(device)

@@ -83,7 +83,7 @@ def pretrain_backbone(
 
     from zs.paths import check_out_dir
 
-    out = check_out_dir(out)
+    out = check_out_dir(out, writes="zs-synth-backbone")
     if (out / BACKBONE_FILE).exists():
         raise ZsError(f"--out {out}: already holds {BACKBONE_FILE}; choose a new folder")
     dev = resolve_device(device)

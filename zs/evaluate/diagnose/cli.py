@@ -7,8 +7,8 @@ import click
 
 @click.command("diagnose")
 @click.option("--store", required=True, help="Feature store (path or URL) with a validation split.")
-@click.option("--generator", required=True, help="Generator directory (zs fit-generator).")
-@click.option("--head", default=None, help="Optional head directory: adds its accuracy on synthetic vs real unseen.")
+@click.option("--generator", required=True, type=click.Path(exists=True, file_okay=False), help="Generator directory (zs fit-generator).")
+@click.option("--head", default=None, type=click.Path(exists=True, file_okay=False), help="Optional head directory: adds its accuracy on synthetic vs real unseen.")
 @click.option("--out", required=True, type=click.Path(file_okay=False),
               help="Output directory (use RUN_DIR/diagnostics so `zs report RUN_DIR` includes it).")
 @click.option("--split", default="val", show_default=True, help="Store split with the real matched queries.")

@@ -66,7 +66,7 @@ def diagnose(cfg: DiagnoseConfig) -> Path:
     from zs.store.finite import require_finite
 
     cfg.validate()
-    check_out_dir(cfg.out)
+    check_out_dir(cfg.out, writes="zs-diagnostics")
     seed_everything(cfg.seed)
     device = resolve_device(cfg.device)
     store = open_store(cfg.store)

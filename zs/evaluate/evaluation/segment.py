@@ -29,6 +29,8 @@ def read_image(path: str | os.PathLike) -> np.ndarray:
         raise ZsError(f"{path}: image not found") from None
     except UnidentifiedImageError:
         raise ZsError(f"{path}: not an image file") from None
+    except (OSError, SyntaxError) as e:  # truncated or damaged image data (PIL raises OSError)
+        raise ZsError(f"{path}: unreadable image ({str(e).splitlines()[0] if str(e) else type(e).__name__})") from None
 
 
 def thing_flags(segmenter_dir: str | os.PathLike, num_classes: int, vocab_path=None) -> torch.Tensor:

@@ -24,7 +24,7 @@ def metrics() -> None:
 @click.option("--pred-json", required=True, type=click.Path(dir_okay=False), help="Predicted panoptic JSON.")
 @click.option("--pred-folder", required=True, type=click.Path(file_okay=False), help="Folder of predicted PNGs.")
 @click.option("--unseen", type=click.Path(dir_okay=False), help="File: one unseen category id or name per line.")
-@click.option("--workers", default=1, show_default=True, help="Worker processes (1 = serial).")
+@click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True, help="Worker processes (1 = serial).")
 @click.option("--out", required=True, type=click.Path(dir_okay=False), help="Output JSON.")
 @click.option("--progress/--no-progress", default=False, help="Show a progress bar.")
 def panoptic(gt_json, gt_folder, pred_json, pred_folder, unseen, workers, out, progress) -> None:

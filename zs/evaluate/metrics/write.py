@@ -33,7 +33,7 @@ def write_panoptic_metrics(out, gt_json, gt_folder, pred_json, pred_folder, *, u
     from zs.errors import ConfigError
     from zs.evaluate.metrics.panoptic_files import evaluate_panoptic_files
 
-    check_out_file(out)
+    check_out_file(out, inputs={"--gt-json": gt_json, "--pred-json": pred_json, "--unseen": unseen})
     if workers < 1:
         raise ConfigError(f"--workers must be >= 1, got {workers}")
     args = (gt_json, gt_folder, pred_json, pred_folder, _unseen(unseen))
@@ -53,7 +53,7 @@ def write_semantic_metrics(out, gt_folder, pred_folder, num_classes: int, *, ign
     from zs.evaluate.metrics.semantic import evaluate_semantic_files
     from zs.vocab import read_class_list
 
-    check_out_file(out)
+    check_out_file(out, inputs={"--names": names, "--unseen": unseen})
     class_names = read_class_list(names) if names else None
     res = evaluate_semantic_files(gt_folder, pred_folder, num_classes, ignore_label=ignore_label,
                                   unseen=_unseen(unseen), names=class_names, progress=progress)
@@ -68,8 +68,15 @@ def write_instance_metrics(out, gt_json, results_json, *, iou_type: str = "segm"
     from zs.evaluate.metrics.instance import instance_metrics
     from zs.manifest import read_json
 
-    check_out_file(out)
+    check_out_file(out, inputs={"--gt-json": gt_json, "--results-json": results_json, "--unseen": unseen})
     gt, results = read_json(gt_json), read_json(results_json)
+    if not isinstance(gt, dict) or not all(isinstance(gt.get(k), list) for k in ("images", "annotations", "categories")):
+        raise ZsError(f"{gt_json}: not a COCO instances JSON (needs lists images, annotations, categories)")
+    bad = next((i for i, a in enumerate(gt["annotations"])
+                if not isinstance(a, dict) or not {"id", "image_id", "category_id"} <= set(a)), None)
+    if bad is not None:
+        raise ZsError(f"{gt_json}: annotation #{bad} lacks id/image_id/category_id (a panoptic JSON? convert it "
+                      f"with `zs prepare` or give the instances JSON)")
     if not isinstance(results, list):
         raise ZsError(f"{results_json}: expected a COCO results list, got {type(results).__name__}")
     res = instance_metrics(gt, results, iou_type, _unseen(unseen))

@@ -37,7 +37,7 @@ def export_cmd(run_dir, fmt, out, device, progress):
 @click.option("--out", type=click.Path(file_okay=False),
               help="Output folder of the batch report (default: a single run's own folder).")
 @click.option("--label", "labels", multiple=True, help="Row label per run (repeat, in RUN_DIR order).")
-@click.option("--panels", default=8, show_default=True,
+@click.option("--panels", type=click.IntRange(min=0), default=8, show_default=True,
               help="Validation images drawn as image | ground truth | each run's prediction (0: none).")
 def report(run_dirs, out, labels, panels) -> None:
     """Reports from RUN_DIR/metrics.json.
@@ -54,7 +54,7 @@ def report(run_dirs, out, labels, panels) -> None:
     from zs.paths import check_out_dir
 
     if out is not None:
-        check_out_dir(out)
+        check_out_dir(out, writes="zs-report" if len(run_dirs) > 1 else None)
     if len(run_dirs) == 1:
         paths = write_report(run_dirs[0], out, panels=panels)
         click.echo(f"wrote {paths['md']} and {paths['html']}")

@@ -129,7 +129,7 @@ def convert_checkpoint(config_path: str | os.PathLike, checkpoint_path: str | os
     """Convert a detectron2 Mask2Former (or PADing) checkpoint into a zs segmenter directory."""
     from zs.paths import check_out_dir
 
-    check_out_dir(out_dir, "OUT_DIR")
+    check_out_dir(out_dir, "OUT_DIR", writes="zs-segmenter")
     cfg = load_d2_config(config_path, allow_unknown=allow_unknown_keys)
     spec = spec_from_config(cfg)
     vocab = Vocabulary.load(vocab_path) if vocab_path else default_vocabulary(spec)

@@ -1,0 +1,64 @@
+"""More bad inputs a user makes, each one `error:` line naming the file or value, nothing written."""
+
+import json
+
+import pytest
+
+from faultkit import extract_args, refused, tree
+
+
+def test_unreachable_or_malformed_dask_scheduler_before_the_store_exists(coco, tmp_path, capsys):
+    store = tmp_path / "store"
+    refused(extract_args(coco, store) + ["--dask-scheduler", "not-an-address"], capsys,
+            "--dask-scheduler not-an-address: cannot connect to a dask scheduler")
+    assert not store.exists()
+
+
+def test_truncated_image_given_to_segment(coco, tmp_path, capsys):
+    jpg = next(p for p in sorted(coco["images"].iterdir()))
+    cut = tmp_path / "cut.jpg"
+    cut.write_bytes(jpg.read_bytes()[: len(jpg.read_bytes()) // 3])
+    if jpg.suffix.lower() == ".png":
+        cut = tmp_path / "cut.png"
+        cut.write_bytes(jpg.read_bytes()[: len(jpg.read_bytes()) // 3])
+    refused(["segment", "--segmenter", coco["seg"], "--image", cut, "--out", tmp_path / "o.png", "--device", "cpu"],
+            capsys, f"{cut}: unreadable image")
+    assert not (tmp_path / "o.png").exists()
+
+
+def test_panoptic_json_given_as_instances_ground_truth(tmp_path, capsys):
+    gt = tmp_path / "panoptic.json"
+    gt.write_text(json.dumps({"images": [{"id": 1}], "categories": [{"id": 1, "name": "a"}],
+                              "annotations": [{"image_id": 1, "file_name": "1.png", "segments_info": []}]}))
+    res = tmp_path / "results.json"
+    res.write_text("[]")
+    refused(["metrics", "instance", "--gt-json", gt, "--results-json", res, "--out", tmp_path / "m.json"], capsys,
+            f"{gt}: annotation #0 lacks id/image_id/category_id")
+    gt.write_text("[]")
+    refused(["metrics", "instance", "--gt-json", gt, "--results-json", res, "--out", tmp_path / "m.json"], capsys,
+            f"{gt}: not a COCO instances JSON")
+    assert not (tmp_path / "m.json").exists()
+
+
+@pytest.mark.parametrize("field, value", [("seen", "false"), ("isthing", "no")])
+def test_vocabulary_flags_must_be_booleans(coco, tmp_path, capsys, field, value):
+    cats = json.loads(coco["json"].read_text())["categories"]
+    vocab = {"name": "v", "categories": [{"id": c["id"], "name": c["name"], "isthing": bool(c["isthing"]),
+                                          "seen": True} for c in cats]}
+    vocab["categories"][0][field] = value
+    path = tmp_path / "vocab.json"
+    path.write_text(json.dumps(vocab))
+    refused(extract_args(coco, tmp_path / "store") + ["--vocab", path], capsys, str(path), f"{field}={value!r}")
+    assert not (tmp_path / "store").exists()
+
+
+def test_rgb_panoptic_pngs_given_as_label_maps(coco, tmp_path, capsys):
+    before = tree(coco["root"])
+    refused(["prepare", "coco-stuff", "--images", coco["images"], "--labels", coco["png"], "--out", tmp_path / "pp",
+             "--no-progress"], capsys, "a label map has one channel")
+    assert tree(coco["root"]) == before and not (tmp_path / "pp").exists()
+
+
+def test_directory_given_for_a_json_file(coco, tmp_path, capsys):
+    refused(extract_args(coco, tmp_path / "store") + ["--vocab", tmp_path], capsys, "is a directory")
+    refused(["split", "coco-panoptic", tmp_path, tmp_path / "o.json"], capsys, "is a directory")
