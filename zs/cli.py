@@ -50,12 +50,24 @@ _CLI_MODULES = (
 )
 
 
+# help of options every stage shares, where a command does not word its own
+_SHARED_HELP = {
+    "--device": "auto (the first GPU, else the CPU), cpu, cuda or cuda:N.",
+    "--seed": "Random seed (same seed, same result on the same device).",
+    "--progress": "Show progress bars.",
+}
+
+
 def _register() -> None:
     import importlib
 
     for name in _CLI_MODULES:
         for cmd in importlib.import_module(name).commands:
             cli.add_command(cmd)
+            for sub in getattr(cmd, "commands", {}).values() or [cmd]:
+                for p in sub.params:
+                    if isinstance(p, click.Option) and not p.help and p.opts[0] in _SHARED_HELP:
+                        p.help = _SHARED_HELP[p.opts[0]]
 
 
 _register()

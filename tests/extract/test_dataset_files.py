@@ -39,7 +39,6 @@ def test_explicit_parts_replace_the_layouts(tmp_path):
 
 
 def test_missing_is_one_line_naming_the_folder(tmp_path):
-    (tmp_path / "val" / "images").mkdir(parents=True)
     with pytest.raises(ZsError) as e:
         dataset_files(tmp_path, "val")
     msg = str(e.value)
@@ -47,5 +46,17 @@ def test_missing_is_one_line_naming_the_folder(tmp_path):
     assert "val/panoptic.json" in msg and "annotations/panoptic_val2017.json" in msg
     with pytest.raises(ZsError, match="no such folder"):
         dataset_files(tmp_path / "nope", "val")
+    (tmp_path / "f.json").write_text("{}")
+    with pytest.raises(ZsError, match="f.json: is a file; give the folder that holds it"):
+        dataset_files(tmp_path / "f.json", "val")
+
+
+def test_a_partial_layout_names_what_is_missing(tmp_path):
+    (tmp_path / "val2017").mkdir()
+    (tmp_path / "annotations").mkdir()
+    (tmp_path / "annotations" / "panoptic_val2017.json").write_text("{}")
+    with pytest.raises(ZsError) as e:
+        dataset_files(tmp_path, "val")
+    assert str(e.value) == f"dataset folder {tmp_path}: split 'val' is incomplete: panoptic_val2017 missing"
     with pytest.raises(ZsError, match="all of --images, --json and --png"):
         dataset_files(None, "val", images="a")

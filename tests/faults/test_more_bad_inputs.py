@@ -62,3 +62,27 @@ def test_rgb_panoptic_pngs_given_as_label_maps(coco, tmp_path, capsys):
 def test_directory_given_for_a_json_file(coco, tmp_path, capsys):
     refused(extract_args(coco, tmp_path / "store") + ["--vocab", tmp_path], capsys, "is a directory")
     refused(["split", "coco-panoptic", tmp_path, tmp_path / "o.json"], capsys, "is a directory")
+
+
+@pytest.mark.parametrize("edit, needle", [
+    (lambda m: m.pop("vocabulary"), "'vocabulary' is missing or not an object"),
+    (lambda m: m["segmenter"].update(query_dim="big"), "segmenter.query_dim is 'big', expected a non-negative integer"),
+])
+def test_hand_edited_store_manifest_is_named(world, store, tmp_path, capsys, edit, needle):
+    m = json.loads((store / "manifest.json").read_text())
+    edit(m)
+    (store / "manifest.json").write_text(json.dumps(m))
+    for args in (["store", "info", store],
+                 ["evaluate", "--store", store, "--head", world["head"], "--out", tmp_path / "r", "--no-progress"]):
+        refused(args, capsys, f"{store / 'manifest.json'}: {needle}")
+    assert not (tmp_path / "r").exists()
+
+
+def test_unlock_of_a_split_the_store_does_not_have(store, capsys):
+    refused(["store", "unlock", store, "nosplit"], capsys, "no split 'nosplit' (have: ")
+
+
+def test_full_image_options_without_full_image(world, coco, tmp_path, capsys):
+    refused(["evaluate", "--store", world["store"], "--head", world["head"], "--out", tmp_path / "r",
+             "--segmenter", coco["seg"], "--no-progress"], capsys, "--segmenter: used by --full-image only")
+    assert not (tmp_path / "r").exists()

@@ -97,6 +97,10 @@ def _check_mode(cfg: EvaluateConfig) -> None:
             raise ConfigError("--full-image needs --segmenter DIR")
     elif not cfg.store:
         raise ConfigError("cached evaluation needs --store S (or use --full-image --segmenter M --data DIR)")
+    else:
+        given = [f"--{k}" for k in ("segmenter", "data", "images", "json", "png") if getattr(cfg, k, None)]
+        if given:
+            raise ConfigError(f"{'/'.join(given)}: used by --full-image only; cached evaluation reads --store")
     if cfg.workers < 1:
         raise ConfigError(f"--workers {cfg.workers}: must be at least 1")
     if cfg.full_image and cfg.workers > 1:

@@ -27,7 +27,8 @@ from zs.errors import ZsError
 @click.option("--no-clip", is_flag=True, help="Skip CLIP tokens.")
 @click.option("--masks/--no-masks", default=None, help="Store per-query masks (default: on for val only).")
 @click.option("--views", type=click.IntRange(min=1), default=1, show_default=True, help="Views per image (1 = test-time view only).")
-@click.option("--batch-size", type=click.IntRange(min=1), default=4, show_default=True)
+@click.option("--batch-size", type=click.IntRange(min=1), default=4, show_default=True,
+              help="Images per forward pass on a GPU (on the CPU each image runs alone).")
 @click.option("--workers", type=click.IntRange(min=1), default=4, show_default=True, help="Image-decoding threads.")
 @click.option("--device", default="auto", show_default=True)
 @click.option("--seed", default=0, show_default=True, help="Seeds views and matching points.")

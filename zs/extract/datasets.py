@@ -51,12 +51,21 @@ def dataset_files(data_dir: str | os.PathLike | None, split: str, *, images=None
             raise ZsError("no dataset: give a dataset folder (--data DIR), or all of --images, --json and --png")
         return tuple(Path(p) for p in given)
     root = Path(data_dir)
+    if root.is_file():
+        raise ZsError(f"dataset folder {root}: is a file; give the folder that holds it (or --images/--json/--png)")
     if not root.is_dir():
         raise ZsError(f"dataset folder {root}: no such folder")
+    best = (0, None, None)  # (parts found, layout, missing parts) of the closest layout
     for layout in DATASET_LAYOUTS:
         paths = [Path(g) if g else root / rel.format(split=split) for g, rel in zip(given, layout)]
         if all(g or p.exists() for g, p in zip(given, paths)):
             return tuple(paths)
+        found = [p for g, p in zip(given, paths) if not g and p.exists()]
+        missing = [rel.format(split=split) for g, p, rel in zip(given, paths, layout) if not g and not p.exists()]
+        if len(found) > best[0]:
+            best = (len(found), layout, missing)
+    if best[1] is not None:  # part of one layout is there: name what is missing from it
+        raise ZsError(f"dataset folder {root}: split '{split}' is incomplete: {', '.join(best[2])} missing")
     wanted = "; ".join(", ".join(rel.format(split=split) for g, rel in zip(given, layout) if not g)
                        for layout in DATASET_LAYOUTS)
     raise ZsError(f"dataset folder {root}: no COCO panoptic split '{split}' in it (looked for {wanted})")

@@ -26,10 +26,12 @@ def _tri(name: str, help_: str):
 @click.option("--split", default="train", show_default=True, help="Store split with the seen training features.")
 @click.option("--allow-unseen-in-train", is_flag=True,
               help="Train even if the split has queries matched to unseen classes (transductive experiments).")
-@click.option("--kind", type=click.Choice(["gmmn", "primitive", "vae"]), default="primitive", show_default=True)
+@click.option("--kind", type=click.Choice(["gmmn", "primitive", "vae"]), default="primitive", show_default=True,
+              help="Generator: PADing's primitive generator, a plain GMMN, or a VAE.")
 @click.option("--schedule", type=click.Choice(["pading", "two-stage"]), default="pading", show_default=True,
               help="pading: generator + classifier steps alternate (writes OUT/head); two-stage: generator only.")
-@click.option("--iterations", type=click.IntRange(min=1), default=20000, show_default=True)
+@click.option("--iterations", type=click.IntRange(min=1), default=20000, show_default=True,
+              help="Training iterations (PADing: 20000).")
 @click.option("--batch-images", type=int, default=12, show_default=True, help="Images per iteration (image batches).")
 @click.option("--batch-size", type=click.IntRange(min=1), default=128, show_default=True,
               help="Matched features per step (two-stage without diversity).")
@@ -59,7 +61,8 @@ def _tri(name: str, help_: str):
 @_tri("diversity", "Semantic-centric G2V contrastive diversity (Eq. 7).")
 @_tri("gv2s", "Semantic-centric GV2S focal alignment through --projector.")
 @click.option("--projector", default=None, help="Frozen zs projector head (zs adapt --method v2c) for GV2S.")
-@click.option("--num-primitives", type=int, default=400, show_default=True)
+@click.option("--num-primitives", type=click.IntRange(min=1), default=400, show_default=True,
+              help="Primitives of the primitive generator (PADing: 400).")
 @click.option("--num-layers", type=int, default=3, show_default=True, help="Primitive generator decoder layers.")
 @click.option("--noise/--no-noise", default=True, show_default=True, help="Noise inside the primitive generator.")
 @click.option("--structure-weight", type=click.FloatRange(min=0), default=1e-4, show_default=True,
@@ -69,7 +72,8 @@ def _tri(name: str, help_: str):
 @click.option("--lambda-v", type=float, default=1.0, show_default=True, help="GV2S weight (SC Eq. 8).")
 @click.option("--query-dim", type=int, default=0, help="Expected query dim (checked against the store).")
 @click.option("--text-dim", type=int, default=0, help="Expected text dim (checked against the store).")
-@click.option("--checkpoint-every", type=int, default=1000, show_default=True)
+@click.option("--checkpoint-every", type=click.IntRange(min=1), default=1000, show_default=True,
+              help="Write GEN/checkpoint.pt every N iterations (--resume continues from it).")
 @click.option("--resume", is_flag=True, help="Continue an interrupted run in OUT from its checkpoint.")
 @click.option("--stop-after", type=click.IntRange(min=1), default=None, help="Stop after N iterations (checkpoint kept; --resume later).")
 @click.option("--seed", type=int, default=0, show_default=True)
@@ -111,14 +115,21 @@ def fit_generator_cmd(**kw) -> None:
     known = {f.name for f in dataclasses.fields(FitConfig)} | {"gen_dropout"}
     cfg = fit_config(preset, **{k: v for k, v in kw.items() if k in known}, generator=GeneratorConfig(**arch))
     out = fit_generator(cfg, stop_after=stop_after)
-    click.echo(f"wrote {out}")
+    from zs.generate.artifact import is_generator_dir
+
+    if is_generator_dir(out):
+        click.echo(f"wrote {out}")
+    else:  # stopped early (--stop-after): only the checkpoint
+        click.echo(f"stopped early; wrote {out}/checkpoint.pt (continue with --resume)")
 
 
 @click.command("sample")
-@click.option("--generator", "generator", required=True, type=click.Path(exists=True, file_okay=False))
+@click.option("--generator", "generator", required=True, type=click.Path(exists=True, file_okay=False),
+              help="Generator directory (zs fit-generator).")
 @click.option("--classes", default="unseen", show_default=True,
               help="unseen | seen | all | comma-separated dataset category ids")
-@click.option("--per-class", type=int, default=100, show_default=True)
+@click.option("--per-class", type=click.IntRange(min=1), default=100, show_default=True,
+              help="Synthetic features per class.")
 @click.option("--out", required=True, type=click.Path(dir_okay=False), help="Output .npz (features, labels).")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--device", default="auto", show_default=True)

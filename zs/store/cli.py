@@ -58,6 +58,10 @@ def unlock_cmd(store: str, split: str) -> None:
     from zs.store.store import open_store
 
     s = open_store(store, mode="a")
+    if not s._loc.exists(split):
+        from zs.errors import StoreError
+
+        raise StoreError(f"{s.url}: no split '{split}' (have: {', '.join(s.splits) or 'none'})")
     names = break_locks(s._loc, split)
     click.echo(f"removed {len(names)} lock(s): {', '.join(names) or '-'}")
 

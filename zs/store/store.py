@@ -66,7 +66,22 @@ def open_store(url: str | os.PathLike, mode: str = "r") -> "Store":
     if version < 1:
         raise StoreError(f"{loc.url_of(MANIFEST)}: schema_version {version} is older than this zs reads "
                          f"(1 to {SCHEMA_VERSION})")
+    _check_manifest_fields(m, loc.url_of(MANIFEST))
     return Store(loc, m, mode=mode)
+
+
+def _check_manifest_fields(m: dict, where: str) -> None:
+    """The fields every reader relies on, present and of their type (a hand-edited manifest is named)."""
+    if not isinstance(m.get("vocabulary"), dict):
+        raise StoreError(f"{where}: 'vocabulary' is missing or not an object")
+    for key in ("segmenter", "clip", "dataset"):
+        if m.get(key) is not None and not isinstance(m[key], dict):
+            raise StoreError(f"{where}: '{key}' is not an object")
+    seg = m.get("segmenter") or {}
+    for key in ("query_dim", "num_queries"):
+        v = seg.get(key)
+        if v is not None and (not isinstance(v, int) or isinstance(v, bool) or v < 0):
+            raise StoreError(f"{where}: segmenter.{key} is {v!r}, expected a non-negative integer")
 
 
 class Store:

@@ -123,7 +123,7 @@ def train_clip_cmd(data, out, steps, seed, device, progress):
 @click.option("--data", required=True, type=click.Path(exists=True, file_okay=False), help="A `zs synth` output folder.")
 @click.option("--segmenter", default=None, type=click.Path(exists=True, file_okay=False), help="Segmenter directory (default: the shipped one).")
 @click.option("--clip", "clip_dir", default=None, type=click.Path(exists=True, file_okay=False), help="Also check a tiny CLIP folder (open_clip_config.json + weights.pt).")
-@click.option("--split", default="val", show_default=True)
+@click.option("--split", default="val", show_default=True, help="Split folder of the world to score.")
 @click.option("--limit", default=None, type=click.IntRange(min=1), help="Only the first N images.")
 @click.option("--object-threshold", default=0.8, show_default=True, type=click.FloatRange(0, 1), help="Panoptic inference score threshold (Mask2Former: 0.8).")
 @click.option("--out", default=None, type=click.Path(dir_okay=False), help="Write the figures as JSON here.")
@@ -150,7 +150,7 @@ def synth_quality_cmd(data, segmenter, clip_dir, split, limit, object_threshold,
               help="Text embeddings: the tiny CLIP's text tower (PADing prompts) or DATA/semantic.npy (attribute codes).")
 @click.option("--clip", "clip_dir", default=None, type=click.Path(exists=True, file_okay=False),
               help="Tiny CLIP folder for --text clip (default: the shipped one).")
-@click.option("--split", default="val", show_default=True)
+@click.option("--split", default="val", show_default=True, help="Split folder of the world to score.")
 @click.option("--limit", default=None, type=click.IntRange(min=1), help="Only the first N images (quick checks).")
 @click.option("--out", default=None, type=click.Path(dir_okay=False), help="Write every figure as JSON here.")
 @click.option("--device", default="cpu", show_default=True)

@@ -56,7 +56,8 @@ def semantic(gt_folder, pred_folder, num_classes, ignore_label, names, unseen, o
 @metrics.command("instance")
 @click.option("--gt-json", required=True, type=click.Path(dir_okay=False), help="COCO instances GT JSON.")
 @click.option("--results-json", required=True, type=click.Path(dir_okay=False), help="COCO results list JSON.")
-@click.option("--iou-type", type=click.Choice(["segm", "bbox"]), default="segm", show_default=True)
+@click.option("--iou-type", type=click.Choice(["segm", "bbox"]), default="segm", show_default=True,
+              help="COCOeval IoU type: masks (segm) or boxes (bbox).")
 @click.option("--unseen", type=click.Path(dir_okay=False), help="File: one unseen category id or name per line.")
 @click.option("--out", required=True, type=click.Path(dir_okay=False), help="Output JSON.")
 def instance(gt_json, results_json, iou_type, unseen, out) -> None:
