@@ -86,3 +86,20 @@ def test_full_image_options_without_full_image(world, coco, tmp_path, capsys):
     refused(["evaluate", "--store", world["store"], "--head", world["head"], "--out", tmp_path / "r",
              "--segmenter", coco["seg"], "--no-progress"], capsys, "--segmenter: used by --full-image only")
     assert not (tmp_path / "r").exists()
+
+
+def test_evaluating_a_split_with_failed_images_says_so(coco, tmp_path, capsys, caplog):
+    """The scored images are those extracted; the ones extraction could not read are named, not silently dropped."""
+    import shutil
+
+    from faultkit import zs
+
+    images = shutil.copytree(coco["images"], tmp_path / "images")
+    sorted(images.iterdir())[1].write_bytes(b"not an image")
+    store = tmp_path / "store"
+    assert zs(extract_args(coco, store, images), capsys)[0] == 1
+    code, err, _ = zs(["evaluate", "--store", store, "--head", store / "seen_head", "--out", tmp_path / "run",
+                       "--device", "cpu", "--no-progress", "--no-report"], capsys)
+    assert code == 0, err
+    # a warning (on stderr through logging's last-resort handler when zs runs as a command)
+    assert "split 'val': 1 image(s) failed at extraction and are not scored" in caplog.text

@@ -12,11 +12,12 @@ from pathlib import Path
 
 from zs.errors import ProvenanceError, StoreError
 from zs.manifest import to_jsonable
+from zs.store.layout import EXTRACT_FAILURES
 from zs.vocab import format_differences
 
 log = logging.getLogger(__name__)
 
-FAILURES = "extract_failures.json"
+FAILURES = EXTRACT_FAILURES
 
 
 def segmenter_entry(seg) -> dict:

@@ -27,6 +27,7 @@ SCHEMA_VERSION = 2  # 2: masks as int16 asinh-coded logits (mask_logits); 1: uin
 STORE_KIND = "zs-store"
 MANIFEST = "manifest.json"
 SPLIT_META = "split.json"
+EXTRACT_FAILURES = "extract_failures.json"  # <split>/: the images zs extract could not read
 ARRAYS = "arrays.zarr"
 TABLES = ("images", "queries", "segments")
 # float16 embeddings; masks are int16-coded logits (see masks.py)

@@ -21,6 +21,7 @@ from tqdm import tqdm
 
 from zs.errors import StoreError
 from zs.evaluate.evaluation.streaming import TASKS, ImageMasks, InferenceConfig, PanopticGroundTruth, StreamingEvaluation
+from zs.store.layout import EXTRACT_FAILURES
 
 log = logging.getLogger(__name__)
 
@@ -105,6 +106,10 @@ def evaluate_cached(store, head, *, tasks=TASKS, limit: int | None = None, split
     check_head_fits_store(head, store, reader)
     gt_reader = store_ground_truth(store, split, gt_json, gt_png)
     records = evaluation_rows(reader, limit).to_dict("records")
+    failed = store.read_json(split, EXTRACT_FAILURES, default=[]) or []
+    if failed and limit is None:
+        log.warning("split '%s': %d image(s) failed at extraction and are not scored (see %s/%s/%s; rerun "
+                    "`zs extract` to retry them)", split, len(failed), store.url, split, EXTRACT_FAILURES)
     if workers > 1 and torch.device(device).type != "cpu":
         log.warning("--workers %d: evaluation on %s runs in one process", workers, device)
         workers = 1

@@ -6,6 +6,8 @@ task: result}``; the manifest's inputs are the files' paths and sha256.
 
 from __future__ import annotations
 
+import contextlib
+
 from zs.manifest import make_manifest, path_inputs, write_json_atomic
 from zs.paths import check_out_file
 
@@ -14,6 +16,24 @@ def _unseen(path) -> list[str]:
     from zs.vocab import read_class_list
 
     return read_class_list(path) if path else []
+
+
+@contextlib.contextmanager
+def _files_named(**files):
+    """Messages of the evaluators that say "unseen list: ...", "detection #i: ..." or "SemSegEvaluator: ..."
+    name the file they came from (``unseen``, ``results``, ``names``: flag and path)."""
+    from zs.errors import ZsError
+
+    try:
+        yield
+    except ZsError as e:
+        msg = str(e)
+        for prefix, key in (("unseen list:", "unseen"), ("detection #", "results"), ("SemSegEvaluator:", "names")):
+            if msg.startswith(prefix) and files.get(key):
+                flag, path = files[key]
+                raise ZsError(f"{flag} {path}: {msg.removeprefix('unseen list: ').removeprefix('SemSegEvaluator: ')}"
+                              ) from None
+        raise
 
 
 def _write(out, kind: str, result: dict, config: dict, inputs: dict) -> dict:
@@ -37,11 +57,12 @@ def write_panoptic_metrics(out, gt_json, gt_folder, pred_json, pred_folder, *, u
     if workers < 1:
         raise ConfigError(f"--workers must be >= 1, got {workers}")
     args = (gt_json, gt_folder, pred_json, pred_folder, _unseen(unseen))
-    if workers == 1:
-        res = evaluate_panoptic_files(*args, progress=progress)
-    else:
-        with ProcessPoolExecutor(workers) as ex:
-            res = evaluate_panoptic_files(*args, executor=ex, progress=progress)
+    with _files_named(unseen=("--unseen", unseen)):
+        if workers == 1:
+            res = evaluate_panoptic_files(*args, progress=progress)
+        else:
+            with ProcessPoolExecutor(workers) as ex:
+                res = evaluate_panoptic_files(*args, executor=ex, progress=progress)
     inputs = path_inputs(gt_json=gt_json, gt_folder=gt_folder, pred_json=pred_json, pred_folder=pred_folder,
                          unseen=unseen)
     return _write(out, "metrics-panoptic", {"panoptic": res}, {"workers": workers}, inputs)
@@ -55,8 +76,9 @@ def write_semantic_metrics(out, gt_folder, pred_folder, num_classes: int, *, ign
 
     check_out_file(out, inputs={"--names": names, "--unseen": unseen})
     class_names = read_class_list(names) if names else None
-    res = evaluate_semantic_files(gt_folder, pred_folder, num_classes, ignore_label=ignore_label,
-                                  unseen=_unseen(unseen), names=class_names, progress=progress)
+    with _files_named(unseen=("--unseen", unseen), names=("--names", names)):
+        res = evaluate_semantic_files(gt_folder, pred_folder, num_classes, ignore_label=ignore_label,
+                                      unseen=_unseen(unseen), names=class_names, progress=progress)
     config = {"num_classes": num_classes, "ignore_label": ignore_label}
     return _write(out, "metrics-semantic", {"semantic": res}, config,
                   path_inputs(gt_folder=gt_folder, pred_folder=pred_folder, names=names, unseen=unseen))
@@ -79,6 +101,7 @@ def write_instance_metrics(out, gt_json, results_json, *, iou_type: str = "segm"
                       f"with `zs prepare` or give the instances JSON)")
     if not isinstance(results, list):
         raise ZsError(f"{results_json}: expected a COCO results list, got {type(results).__name__}")
-    res = instance_metrics(gt, results, iou_type, _unseen(unseen))
+    with _files_named(unseen=("--unseen", unseen), results=("--results-json", results_json)):
+        res = instance_metrics(gt, results, iou_type, _unseen(unseen))
     return _write(out, "metrics-instance", {"instance": res}, {"iou_type": iou_type},
                   path_inputs(gt_json=gt_json, results_json=results_json, unseen=unseen))
