@@ -52,6 +52,8 @@ def test_all_figures_are_computed_and_an_untrained_segmenter_fails(world, tmp_pa
     assert res["world"]["unseen"] == 3
     r = run_cli(["synth-criteria", "--data", data, "--text", "semantic", "--no-progress"])  # shipped: other world
     assert r.exit_code != 0 and "are not the" in str(r.exception)
+    r = run_cli(["synth-quality", "--data", data, "--out", tmp_path / "q.json", "--no-progress"])  # the same check
+    assert r.exit_code != 0 and "are not the" in str(r.exception) and not (tmp_path / "q.json").exists()
 
 
 def test_probe_passes_with_text_that_predicts_centres_and_fails_with_noise(world):

@@ -140,26 +140,14 @@ def size_verdict(paths, t: dict = THRESHOLDS) -> dict:
             "files": [str(p) for p in paths]}
 
 
-def _check_segmenter_fits(segmenter: str | Path, data_dir: str | Path) -> None:
-    """ZsError unless the segmenter's label names are the world's vocabulary (it was trained on this world)."""
-    from zs.manifest import read_json
-
-    meta_path = Path(segmenter) / "zs_segmenter.json"
-    names = read_json(meta_path).get("label_names") if meta_path.is_file() else None
-    world_names = load_world(data_dir).vocabulary.names
-    if names != world_names:
-        raise ZsError(f"--segmenter {segmenter}: its labels ({len(names or [])} in {meta_path.name}) are not the "
-                      f"{len(world_names)} classes of {data_dir}/world.json; train one on this world")
-
-
 def world_criteria(data_dir: str | Path, segmenter: str | Path, *, text_source: str = "clip", clip_dir=None,
                    split: str = "val", device: str = "cpu", limit: int | None = None, object_threshold: float = 0.8,
                    work_dir: str | None = None, progress: bool = False) -> dict:
     """All four criteria (see module docstring) as ``{"criteria": {name: {"pass", ...}}, "pass": all}``."""
     from zs.synth.honesty import honesty_checks
-    from zs.synth.quality import segmenter_quality
+    from zs.synth.quality import check_segmenter_fits, segmenter_quality
 
-    _check_segmenter_fits(segmenter, data_dir)
+    check_segmenter_fits(segmenter, data_dir)
     clip_paths = (Path(clip_dir) / "open_clip_config.json", Path(clip_dir) / "weights.pt") if clip_dir else None
     text = world_text(data_dir, text_source, clip_paths, device)
     honesty = honesty_checks(data_dir, text_source, clip_dir)

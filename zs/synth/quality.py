@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
+from zs.errors import ZsError
 from zs.synth.dataset import load_world
 from zs.synth.world import World
 
@@ -104,6 +105,18 @@ def _group_pq(pq: dict, world: World, isthing: bool) -> float | None:
     return float(np.mean(vals)) if vals else None
 
 
+def check_segmenter_fits(segmenter: str | Path, data_dir: str | Path) -> None:
+    """ZsError unless the segmenter's label names are the world's vocabulary (it was trained on this world)."""
+    from zs.manifest import read_json
+
+    meta_path = Path(segmenter) / "zs_segmenter.json"
+    names = read_json(meta_path).get("label_names") if meta_path.is_file() else None
+    world_names = load_world(data_dir).vocabulary.names
+    if names != world_names:
+        raise ZsError(f"--segmenter {segmenter}: its labels ({len(names or [])} in {meta_path.name}) are not the "
+                      f"{len(world_names)} classes of {data_dir}/world.json; train one on this world")
+
+
 def segmenter_quality(
     segmenter: str | Path,
     data_dir: str | Path,
@@ -122,6 +135,7 @@ def segmenter_quality(
     from zs.extract.datasets import CocoPanoptic
     from zs.extract.segmenter import load_segmenter
 
+    check_segmenter_fits(segmenter, data_dir)
     world = load_world(data_dir)
     vocab = world.vocabulary
     root = Path(data_dir) / split
