@@ -96,3 +96,13 @@ def test_an_end_of_file_anywhere_is_an_error_not_an_interruption(store, capsys, 
     monkeypatch.setattr(zs.extract.text, "embed_store_text", eof)
     refused(["text-embed", "--store", store, "--semantic", store / "x.npy"], capsys,
             "an input file is empty or truncated (No data left in file)")
+
+
+def test_replacing_a_text_embedding_set_is_said(store, tmp_path, capsys, caplog):
+    from faultkit import zs
+
+    emb = tmp_path / "semantic.npy"
+    np.save(emb, np.random.default_rng(0).standard_normal((8, 16)).astype(np.float32))
+    code, err, _ = zs(["text-embed", "--store", store, "--semantic", emb], capsys)
+    assert code == 0, err
+    assert "replacing text embeddings 'default'" in caplog.text

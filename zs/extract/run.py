@@ -26,6 +26,8 @@ def build_vocab(cfg: ExtractConfig, ds):
     else:
         if cfg.unseen:
             unseen = read_class_list(cfg.unseen)
+            if not unseen:
+                log.warning("--unseen %s lists no class: every class is seen (a supervised store)", cfg.unseen)
         else:
             ids = {int(c["id"]) for c in ds.categories}
             unseen = [str(i) for i in PADING_UNSEEN_IDS] if set(PADING_UNSEEN_IDS) <= ids else []

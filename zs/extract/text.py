@@ -71,6 +71,10 @@ def embed_vocabulary(store, *, name: str = "default", clip=None, semantic: str |
     else:
         raise ZsError("text-embed needs --clip-model/--clip-weights or --semantic FILE.npy")
     meta["vocab_sha256"] = vocab.sha256
+    if name in store.text_names():  # replacing a set is allowed (heads keep their own copy), but said
+        old = store.read_json("text", f"{name}.json", default={}) or {}
+        log.warning("replacing text embeddings '%s' of %s (were: %s)", name, store.url,
+                    old.get("file") or old.get("model") or old.get("source") or "unknown source")
     store.write_text(name, emb, meta)
     return emb, meta
 
