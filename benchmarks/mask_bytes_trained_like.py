@@ -8,7 +8,8 @@ written as the store writes them (int16 asinh code, Delta + Zstd, one chunk per 
 
 ``--codecs`` adds, on the same images, what other choices would give (bytes and encode time per
 image): higher Zstd levels of the same chain, Blosc's byte shuffle, and a coarser asinh code
-with the same step at logit 0 (``A = 0.25, B = 32``: half the far-field precision); and the
+with the same step at logit 0 (``A = 0.25, B = 32``: half the far-field precision), with the share
+of identical panoptic pixels each code keeps on fixture A (``../shared/reference``); and the
 order-0 entropy of a 2-D predictor's residuals (row delta, then column delta), a bound for a
 custom codec that zarr does not have built in.
 
@@ -27,6 +28,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))  # the test worlds: toyworld
+FIXTURE_A = Path(__file__).resolve().parents[2] / "shared" / "reference" / "d2-mask2former" / "A"
 
 
 def stored_bytes(codes: np.ndarray, directory: Path) -> int:
@@ -67,6 +69,11 @@ def alternatives(images: list[np.ndarray]) -> None:
         row(f"Delta + Zstd {level}", [Delta("int16"), Zstd(level)], codes)
     row("Delta + Blosc(zstd 5, byte shuffle)", [Delta("int16"), Blosc("zstd", 5, Blosc.SHUFFLE)], codes)
     row(f"coarser code A=0.25 B=32, Delta + Zstd {ZSTD_LEVEL}", [Delta("int16"), Zstd(ZSTD_LEVEL)], coarse)
+    agreement = fixture_a_agreement()
+    if agreement:
+        print("  panoptic pixels identical to float32 logits on fixture A (img0, img1; the store's test asks >= 99.9 %):")
+        for name, values in agreement.items():
+            print(f"    {name:<42s} " + "  ".join(f"{100 * v:.3f} %" for v in values))
     bits = []
     for c in codes:
         resid = np.diff(np.diff(c.astype(np.int32), axis=2), axis=1)  # [Q, h-1, w-1]
@@ -75,6 +82,41 @@ def alternatives(images: list[np.ndarray]) -> None:
         bits.append(float(-(p * np.log2(p)).sum()))
     print(f"  {'2-D predictor, order-0 entropy (a bound)':<44s} {np.mean(bits) * codes[0].size / 8e6:6.3f} MB"
           f"  ({np.mean(bits):.2f} bit/value; not a zarr built-in)")
+
+
+def fixture_a_agreement(root: Path = FIXTURE_A) -> dict[str, list[float]]:
+    """Share of panoptic pixels that stay the same when fixture A's logits go through each code (empty
+    without the fixture)."""
+    import json
+
+    import torch
+
+    from zs.evaluate.evaluation.inference import masks_to_image, panoptic_inference
+    from zs.store.masks import decode_logits, encode_logits
+
+    if not (root / "manifest.json").is_file():
+        return {}
+    codes = {"store code (A=0.5, B=64)": lambda x: decode_logits(encode_logits(x)),
+             "coarser code (A=0.25, B=32)": lambda x: (0.25 * np.sinh(np.rint(32 * np.arcsinh(x / 0.25)) / 32)
+                                                     ).astype(np.float32)}
+    out = {name: [] for name in codes}
+    for image in json.loads((root / "manifest.json").read_text())["images"]:
+        name = Path(image["file"]).stem
+        h, w = image["height"], image["width"]
+        geo = {"resized_h": h, "resized_w": w, "padded_h": image["padded_input_hw"][0],
+               "padded_w": image["padded_input_hw"][1]}
+        cls = torch.from_numpy(np.load(root / "outputs" / f"{name}_pred_logits.npy")).softmax(-1)  # [Q, K+1]
+        logits = np.load(root / "outputs" / f"{name}_pred_masks.npy")  # [Q, h, w]
+        isthing = torch.arange(cls.shape[1] - 1) < 80
+
+        def infer(masks):
+            return panoptic_inference(cls, masks_to_image(torch.from_numpy(masks), geo, (h, w), is_prob=False),
+                                      isthing)[0]
+
+        full = infer(logits)
+        for code_name, code in codes.items():
+            out[code_name].append(float((infer(code(logits)) == full).float().mean()))
+    return out
 
 
 def main(argv=None) -> None:

@@ -28,18 +28,13 @@ def save_module(module, cfg, fmt: int, out_dir: str | os.PathLike, manifest: dic
     return out
 
 
-# artifact kinds (manifest.json "kind") that zs writes: a folder of one is never read as another
-KNOWN_KINDS = ("zs-store", "zs-head", "zs-generator", "zs-metrics", "zs-segmenter", "zs-diagnostics", "zs-report",
-               "zs-synth-clip", "zs-synth-backbone")
-
-
 def read_config(path: str | os.PathLike, cls, fmt: int, kind: str | None = None):
     """``cls(**config.json)``; a ZsError names a newer format, unknown or missing keys, a value of the
     wrong type, or (``kind``) a folder that holds another kind of zs artifact."""
     from zs.paths import artifact_kind
 
     held = artifact_kind(path) if kind else None
-    if held in KNOWN_KINDS and held != kind:
+    if held is not None and held.startswith("zs-") and held != kind:  # a zs artifact of another kind
         raise ZsError(f"{path}: holds a {held} (see its manifest.json), not a {kind}")
     p = Path(path) / "config.json"
     raw = read_json(p)
@@ -89,9 +84,9 @@ def load_torch_file(path: str | os.PathLike, *, what: str = "file", weights_only
 
     try:
         return torch.load(path, map_location=map_location, weights_only=weights_only)
-    except torch.OutOfMemoryError:  # a RuntimeError, but the device's fault, not the file's
+    except (torch.OutOfMemoryError, FileNotFoundError):  # the device's fault / a missing file: not "corrupt"
         raise
-    except (RuntimeError, EOFError, pickle.UnpicklingError, zipfile.BadZipFile, ValueError) as e:
+    except (OSError, RuntimeError, EOFError, pickle.UnpicklingError, zipfile.BadZipFile, ValueError) as e:
         first = (str(e).splitlines() or [type(e).__name__])[0].split(". ")[0]
         tail = f"; {hint}" if hint else ""
         raise ZsError(f"{path}: unreadable {what}, truncated or corrupt ({first}){tail}") from None

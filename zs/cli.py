@@ -84,7 +84,7 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(2)
     except click.exceptions.Abort as e:
         if isinstance(e.__cause__, EOFError):  # click turns any EOFError into Abort: a file ended early, not ^C
-            msg = f"an input file is empty or truncated ({e.__cause__ or 'EOFError'})"
+            msg = f"an input file is empty or truncated ({str(e.__cause__) or 'EOFError'})"
             click.echo(f"error: {msg}", err=True)
             sys.exit(2)
         click.echo("aborted", err=True)

@@ -100,18 +100,23 @@ def compute_entry(device=None) -> dict:
 def worker_device(device, worker_name) -> str:
     """The device of one dask worker: ``cuda``/``auto`` on a GPU host -> ``cuda:(i mod n)``.
 
-    ``worker_name`` is the worker's dask name: ``LocalCluster`` names them 0..n-1, and
-    ``dask worker --name H --nworkers n`` names a host's workers H-0..H-(n-1), whose last
-    number is the index on that host. A name without such a number keeps ``cuda:0`` of what
-    the worker sees (dask-cuda gives each worker one GPU through CUDA_VISIBLE_DEVICES). An
-    explicit ``cuda:N`` or ``cpu`` is kept as given.
+    ``worker_name`` is the worker's dask name (``LocalCluster`` names them 0..n-1). A name
+    that is not an integer, and any worker of dask-cuda (which puts each worker's own GPU first
+    in its ``CUDA_VISIBLE_DEVICES``), keeps ``cuda:0`` of what the worker sees. An explicit
+    ``cuda:N`` or ``cpu`` is kept as given.
     """
+    import sys
+
     import torch
 
     if device not in (None, "", "auto", "cuda") or not torch.cuda.is_available():
         return device
-    m = re.search(r"(?:^|-)(\d+)$", str(worker_name))
-    index = int(m.group(1)) if m else 0
+    if "dask_cuda" in sys.modules:
+        return "cuda:0"
+    try:
+        index = int(str(worker_name))
+    except ValueError:
+        index = 0
     return f"cuda:{index % torch.cuda.device_count()}"
 
 
@@ -134,6 +139,17 @@ def seed_everything(seed: int) -> None:
     np.random.seed(seed % (2**32))
     torch.manual_seed(seed)
     os.environ.setdefault("PYTHONHASHSEED", str(seed))
+
+
+def release_cuda_cache() -> None:
+    """Collect garbage and give the device's cached blocks back (the next stage starts from a clean GPU)."""
+    import gc
+
+    import torch
+
+    gc.collect()
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
 
 
 def connect_dask(address: str, flag: str = "--dask-scheduler"):

@@ -36,6 +36,25 @@ def test_adapt_refuses_to_replace_a_finished_head(world, tmp_path, capsys):
     assert tree(head) == before
 
 
+def test_adapt_continues_a_head_whose_manifest_was_never_written(world, tmp_path, capsys):
+    """The manifest is written last: weights and config without it are an interrupted run, not a finished head."""
+    from faultkit import zs
+
+    head = shutil.copytree(world["head"], tmp_path / "head")
+    (head / "manifest.json").unlink()
+    code, err, _ = zs(["adapt", "--store", world["store"], "--method", "seen-only", "--out", head, "--device", "cpu",
+                       "--no-progress"], capsys)
+    assert code == 0, err
+    assert (head / "manifest.json").is_file()
+
+
+def test_semantic_names_of_another_length_name_the_file(tmp_path, capsys):
+    names = tmp_path / "names.txt"
+    names.write_text("a\nb\n")
+    refused(["metrics", "semantic", "--gt-folder", tmp_path, "--pred-folder", tmp_path, "--num-classes", 3,
+             "--names", names, "--out", tmp_path / "m.json"], capsys, f"--names {names}: 2 names for --num-classes 3")
+
+
 def test_split_and_metrics_do_not_write_over_their_inputs(tmp_path, capsys):
     js = tmp_path / "panoptic.json"
     js.write_text(json.dumps({"images": [], "annotations": [], "categories": []}))

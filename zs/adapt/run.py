@@ -36,12 +36,12 @@ def adapt(cfg: AdaptConfig) -> Path:
     from zs.adapt.inputs import open_input_store
     from zs.runtime import resolve_device, seed_everything
 
-    from zs.heads import HEAD_MANIFEST_KIND, is_head_dir
-    from zs.paths import check_out_dir, no_empty_dirs_on_error
+    from zs.heads import HEAD_MANIFEST_KIND
+    from zs.paths import artifact_kind, check_out_dir, no_empty_dirs_on_error
     from zs.store.finite import require_finite
 
     check_out_dir(cfg.out, writes=HEAD_MANIFEST_KIND)
-    if is_head_dir(cfg.out):
+    if artifact_kind(cfg.out) == HEAD_MANIFEST_KIND:  # the manifest is written last: a finished head
         raise ZsError(f"--out {cfg.out}: already holds a finished head; choose another --out")
     device = resolve_device(cfg.device)
     seed_everything(cfg.seed)

@@ -45,13 +45,16 @@ def vocab_source(cfg: ExtractConfig) -> str:
 
 
 def release_device_models() -> None:
-    """Drop the cached segmenter and CLIP models that live on a GPU, so the stages that follow in
-    this process (a pipeline, a dask worker) get the memory back; CPU models stay cached."""
+    """Drop the cached segmenter and CLIP models that live on a GPU and give their memory back, so
+    the stages that follow in this process get it (CPU models stay cached)."""
     import torch
+
+    from zs.runtime import release_cuda_cache
 
     if torch.cuda.is_available():
         for key in [k for k in _CACHE if k[0] in ("seg", "clip") and k[-1] != "cpu"]:
             del _CACHE[key]
+        release_cuda_cache()
 
 
 def _cached(key, build):
@@ -159,8 +162,6 @@ def _run_dask(cfg: ExtractConfig, meta: dict) -> list[dict]:
         owner = uuid.uuid4().hex  # this run's token on its range locks
         futures = [client.submit(extract_range, worker_cfg, r, owner, pure=False) for r in ranges]
         failures = [f for part in client.gather(futures) for f in part]
-        if cfg.dask_scheduler:  # the workers outlive this run: give their GPU memory back
-            client.run(release_device_models)
     finally:
         client.close()
         if cluster is not None:
@@ -171,12 +172,9 @@ def _run_dask(cfg: ExtractConfig, meta: dict) -> list[dict]:
 def run(cfg: ExtractConfig) -> ExtractResult:
     """Extract one split into the store (creating it on first use); see ``zs extract --help``."""
     check_store_out(cfg.store)
-    try:
-        with disk_full_is_error(f"store {cfg.store}", "finished chunks are kept; free some space and rerun the "
-                                "same command to resume"):
-            return _run(cfg)
-    finally:
-        release_device_models()
+    with disk_full_is_error(f"store {cfg.store}", "finished chunks are kept; free some space and rerun the "
+                            "same command to resume"):
+        return _run(cfg)
 
 
 def _run(cfg: ExtractConfig) -> ExtractResult:

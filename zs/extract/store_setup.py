@@ -17,7 +17,6 @@ from zs.vocab import format_differences
 
 log = logging.getLogger(__name__)
 
-FAILURES = EXTRACT_FAILURES
 
 
 def segmenter_entry(seg) -> dict:
@@ -127,4 +126,4 @@ def write_seen_head(store, seg, vocab) -> str:
 
 def write_failures(store, split: str, failures: list[dict]) -> None:
     """The failures table of the split (rows that could not be read); empty list clears it."""
-    store.write_json(failures, split, FAILURES)
+    store.write_json(failures, split, EXTRACT_FAILURES)

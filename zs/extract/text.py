@@ -58,7 +58,7 @@ def embed_vocabulary(store, *, name: str = "default", clip=None, semantic: str |
         try:
             emb = np.load(semantic, allow_pickle=False).astype(np.float32)
         except (OSError, ValueError, EOFError) as e:
-            raise ZsError(f"--semantic {semantic}: cannot read .npy ({e or 'empty or truncated file'})") from None
+            raise ZsError(f"--semantic {semantic}: cannot read .npy ({str(e) or 'empty or truncated file'})") from None
         if emb.ndim != 2 or emb.shape[0] != vocab.num_classes:
             raise ZsError(f"--semantic {semantic}: shape {emb.shape}, expected [K={vocab.num_classes}, Dt]")
         if not np.isfinite(emb).all():

@@ -24,7 +24,7 @@ from typing import Any, Callable
 from zs.errors import ConfigError, ZsError
 from zs.manifest import hash_obj, make_manifest, read_json, sha256_file, write_json_atomic
 from zs.pipelines.spec import Spec, dependencies as _deps  # works on Planned too (.inputs)
-from zs.runtime import connect_dask, forget_device
+from zs.runtime import connect_dask, forget_device, release_cuda_cache
 
 log = logging.getLogger(__name__)
 
@@ -205,7 +205,7 @@ def execute_stage(p: Planned, upstream: dict[str, Any], ctx: RunContext, types: 
             raise
         oom = (str(e).strip() or type(e).__name__).splitlines()[0]
     if oom is not None:  # outside the except block: the traceback's tensors can be freed now
-        _release_cuda_cache()
+        release_cuda_cache()
         device = p.params.get("device") or ctx.device
         return StageReport(p.name, "failed", time.perf_counter() - t0, str(out),
                            error=f"out of CUDA memory in stage {p.name} on --device {device}: {oom}")
@@ -221,17 +221,6 @@ def execute_stage(p: Planned, upstream: dict[str, Any], ctx: RunContext, types: 
 def _is_cuda_oom(e: BaseException) -> bool:
     torch = sys.modules.get("torch")
     return torch is not None and isinstance(e, torch.cuda.OutOfMemoryError)
-
-
-def _release_cuda_cache() -> None:
-    """Give the failed stage's cached blocks back so the next stage starts from a clean device."""
-    import gc
-
-    import torch
-
-    gc.collect()
-    if torch.cuda.is_available():
-        torch.cuda.empty_cache()
 
 
 def _input_value(ref, upstream):

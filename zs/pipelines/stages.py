@@ -84,7 +84,7 @@ def _clip(params) -> tuple[str | None, str | None]:
 
 def run_extract(params, inputs, out: Path, ctx):
     from zs.extract.job import ExtractConfig
-    from zs.extract.run import run as extract
+    from zs.extract.run import release_device_models, run as extract
 
     data = (inputs.get("data") or {}).get("data") or _path(params.get("data"))
     store = str(out / "store")
@@ -92,20 +92,24 @@ def run_extract(params, inputs, out: Path, ctx):
     vocab = params.get("vocab") or (str(Path(data) / "vocab.json") if data and (Path(data) / "vocab.json").is_file()
                                     else None)
     failures = []
-    for split in params["splits"]:
-        if params.get(f"{split}_json"):
-            paths = {k: _path(params.get(f"{split}_{k}")) for k in ("images", "json", "png")}
-        elif data:
-            paths = _split_paths(data, split)
-        else:
-            raise ConfigError(f"extract: no data for split '{split}' (a 'data' input, or {split}_images/_json/_png)")
-        cfg = ExtractConfig(split=split, store=store, segmenter=_segmenter(params, inputs), vocab=_path(vocab),
-                            unseen=_path(params.get("unseen")), clip_model=clip_model, clip_weights=clip_weights,
-                            views=params["views"] if split == "train" else 1, batch_size=params["batch_size"],
-                            device=_device(params, ctx), seed=params["seed"], limit=params.get("limit"),
-                            progress=ctx.progress, **paths)
-        res = extract(cfg)
-        failures += res.failures
+    try:  # the splits share the cached models
+        for split in params["splits"]:
+            if params.get(f"{split}_json"):
+                paths = {k: _path(params.get(f"{split}_{k}")) for k in ("images", "json", "png")}
+            elif data:
+                paths = _split_paths(data, split)
+            else:
+                raise ConfigError(f"extract: no data for split '{split}' (a 'data' input, or "
+                                  f"{split}_images/_json/_png)")
+            cfg = ExtractConfig(split=split, store=store, segmenter=_segmenter(params, inputs), vocab=_path(vocab),
+                                unseen=_path(params.get("unseen")), clip_model=clip_model, clip_weights=clip_weights,
+                                views=params["views"] if split == "train" else 1, batch_size=params["batch_size"],
+                                device=_device(params, ctx), seed=params["seed"], limit=params.get("limit"),
+                                progress=ctx.progress, **paths)
+            res = extract(cfg)
+            failures += res.failures
+    finally:  # the stages after this one get the GPU memory back
+        release_device_models()
     if failures:
         raise ConfigError(f"extract: {len(failures)} image(s) failed (see the store's failures table); "
                           f"re-run to retry them")

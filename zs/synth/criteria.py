@@ -147,7 +147,7 @@ def world_criteria(data_dir: str | Path, segmenter: str | Path, *, text_source: 
     from zs.synth.honesty import honesty_checks
     from zs.synth.quality import check_segmenter_fits, segmenter_quality
 
-    check_segmenter_fits(segmenter, data_dir)
+    check_segmenter_fits(segmenter, data_dir)  # before any work (segmenter_quality checks again, cheaply)
     clip_paths = (Path(clip_dir) / "open_clip_config.json", Path(clip_dir) / "weights.pt") if clip_dir else None
     text = world_text(data_dir, text_source, clip_paths, device)
     honesty = honesty_checks(data_dir, text_source, clip_dir)

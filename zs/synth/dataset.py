@@ -109,7 +109,7 @@ def write_synth(
         raise ZsError(f"--train {cfg.train} / --val {cfg.val}: both splits need at least one image")
     if not 32 <= cfg.size <= 1024:
         raise ZsError(f"--size {cfg.size}: must be between 32 and 1024 pixels")
-    check_out_dir(out, writes="synth-world")
+    check_out_dir(out)
     _check_out_dir(out)
     world = world or build_world()
     for split in _SPLIT_CODE:

@@ -112,7 +112,7 @@ def train_segmenter(
 
     from zs.paths import check_out_dir
 
-    out = check_out_dir(out, writes="zs-segmenter")
+    out = check_out_dir(out)
     _check_out(out)
     dev = resolve_device(device)
     vocab = load_vocabulary(data_dir, vocab_path)

@@ -39,7 +39,7 @@ def panoptic(gt_json, gt_folder, pred_json, pred_folder, unseen, workers, out, p
 @click.option("--gt-folder", required=True, type=click.Path(file_okay=False), help="Folder of GT label PNGs.")
 @click.option("--pred-folder", required=True, type=click.Path(file_okay=False),
               help="Folder of predicted label PNGs (same file names).")
-@click.option("--num-classes", required=True, type=int, help="K: labels are 0..K-1.")
+@click.option("--num-classes", required=True, type=click.IntRange(min=1), help="K: labels are 0..K-1.")
 @click.option("--ignore-label", default=255, show_default=True, help="GT label ignored.")
 @click.option("--names", type=click.Path(dir_okay=False), help="File: K class names, one per line.")
 @click.option("--unseen", type=click.Path(dir_okay=False), help="File: one unseen class index or name per line.")

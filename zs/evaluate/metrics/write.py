@@ -20,19 +20,18 @@ def _unseen(path) -> list[str]:
 
 @contextlib.contextmanager
 def _files_named(**files):
-    """Messages of the evaluators that say "unseen list: ...", "detection #i: ..." or "SemSegEvaluator: ..."
-    name the file they came from (``unseen``, ``results``, ``names``: flag and path)."""
+    """Messages of the evaluators that say "unseen list: ..." or "detection #i: ..." name the file they came
+    from (``unseen``, ``results``: flag and path)."""
     from zs.errors import ZsError
 
     try:
         yield
     except ZsError as e:
         msg = str(e)
-        for prefix, key in (("unseen list:", "unseen"), ("detection #", "results"), ("SemSegEvaluator:", "names")):
+        for prefix, key in (("unseen list:", "unseen"), ("detection #", "results")):
             if msg.startswith(prefix) and files.get(key):
                 flag, path = files[key]
-                raise ZsError(f"{flag} {path}: {msg.removeprefix('unseen list: ').removeprefix('SemSegEvaluator: ')}"
-                              ) from None
+                raise ZsError(f"{flag} {path}: {msg.removeprefix('unseen list: ')}") from None
         raise
 
 
@@ -76,7 +75,11 @@ def write_semantic_metrics(out, gt_folder, pred_folder, num_classes: int, *, ign
 
     check_out_file(out, inputs={"--names": names, "--unseen": unseen})
     class_names = read_class_list(names) if names else None
-    with _files_named(unseen=("--unseen", unseen), names=("--names", names)):
+    if class_names is not None and len(class_names) != num_classes:
+        from zs.errors import ZsError
+
+        raise ZsError(f"--names {names}: {len(class_names)} names for --num-classes {num_classes}")
+    with _files_named(unseen=("--unseen", unseen)):
         res = evaluate_semantic_files(gt_folder, pred_folder, num_classes, ignore_label=ignore_label,
                                       unseen=_unseen(unseen), names=class_names, progress=progress)
     config = {"num_classes": num_classes, "ignore_label": ignore_label}

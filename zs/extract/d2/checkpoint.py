@@ -51,10 +51,7 @@ def _read_pth(path: Path):
     except pickle.UnpicklingError as e:
         raise ZsError(f"{path}: not a plain state-dict checkpoint ({str(e).splitlines()[0]})") from None
     except (RuntimeError, EOFError, ValueError, OSError):  # truncated / corrupt: one line naming the file
-        try:
-            return load_torch_file(path, what="detectron2 checkpoint")
-        except OSError as e:
-            raise ZsError(f"{path}: unreadable detectron2 checkpoint, truncated or corrupt ({e.strerror or e})") from None
+        return load_torch_file(path, what="detectron2 checkpoint")
 
 
 def _to_tensor(name: str, value, path: Path) -> torch.Tensor:
